@@ -1,0 +1,204 @@
+"""The tidy results format: one CSV row per (case, method), plus a JSON sidecar.
+
+Everything downstream (plot, compare, report, merge) reads only these files, so a CSV written on
+another machine last month is as good as one written now.
+
+Schema history (bump ``SCHEMA_VERSION`` and add a line whenever a column changes meaning):
+
+1. First version.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cases import CASE_KEYS, Case
+from .errors import ResultsError
+
+SCHEMA_VERSION = 1
+KNOWN_SCHEMAS = frozenset({1})
+
+#: Row statuses. Only ``ok`` rows carry timings.
+STATUSES = ("ok", "wrong", "error", "skipped", "unsupported")
+
+#: Columns of a results CSV, in order. Units live in the names.
+COLUMNS: tuple[str, ...] = (
+    "schema",
+    "method",
+    "family",
+    *CASE_KEYS,
+    "status",
+    "reason",
+    "loops",  # calls per timed sample (calibrated)
+    "repeats",  # number of samples
+    "time_min_s",  # wall seconds per call
+    "time_median_s",
+    "time_iqr_s",
+    "cpu_min_s",  # process CPU seconds per call
+    "cpu_median_s",
+    "wall_cpu_ratio",  # median wall / median CPU; far above 1 means the run was disturbed
+    "samples_s",  # raw wall seconds per call of every sample, space separated
+    "cpu_samples_s",  # raw CPU seconds per call of every sample, space separated
+    "peak_bytes",  # peak extra resident memory of one call (native buffers included)
+    "tracemalloc_bytes",  # peak of Python-visible allocations of one call (numpy buffers)
+    "estimated_bytes",  # the method's own prediction of its peak extra memory
+    "max_abs_err",  # against the reference
+    "gflops",  # Case.flops / time_median_s / 1e9
+    "finished_at",  # ISO time the row was written
+)
+
+ROW_KEY: tuple[str, ...] = ("method", *CASE_KEYS)
+SAMPLE_COLUMNS = ("samples_s", "cpu_samples_s")
+
+
+def meta_path(csv_path: str | os.PathLike) -> Path:
+    """The sidecar of ``results/x.csv`` is ``results/x.meta.json``."""
+    return Path(csv_path).with_suffix(".meta.json")
+
+
+def format_samples(samples: Iterable[float]) -> str:
+    """Raw samples as a compact, lossless-enough text field."""
+    return " ".join(f"{s:.6e}" for s in samples)
+
+
+def parse_samples(text: object) -> list[float]:
+    """Inverse of :func:`format_samples`; empty or NaN gives ``[]``."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return []
+    return [float(t) for t in str(text).split()]
+
+
+def make_row(case: Case, method: str, family: str, status: str, **fields: object) -> dict:
+    """A complete row dict: the case keys, the given fields, and empty values for the rest."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    unknown = set(fields) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown result columns: {sorted(unknown)}")
+    row: dict[str, object] = dict.fromkeys(COLUMNS, "")
+    row.update(schema=SCHEMA_VERSION, method=method, family=family, status=status)
+    row.update(case.key())
+    for name in SAMPLE_COLUMNS:
+        if name in fields and not isinstance(fields[name], str):
+            fields[name] = format_samples(fields[name])  # type: ignore[arg-type]
+    row.update(fields)
+    return row
+
+
+def row_key(row: Mapping[str, object]) -> tuple:
+    """The identity of a row: method plus case keys, normalised to plain Python values."""
+    return tuple(str(row["method"]) if k == "method" else _norm(k, row[k]) for k in ROW_KEY)
+
+
+def _norm(column: str, value: object) -> object:
+    return str(value) if column == "dtype" else int(float(value))  # type: ignore[arg-type]
+
+
+class RowWriter:
+    """Append rows to a CSV, flushing each one to disk as soon as it is written.
+
+    A run killed at any point loses at most the row being written; ``existing_keys`` lets a
+    resumed run skip what is already there.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, resume: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.existing_keys: set[tuple] = set()
+        if resume and self.path.exists() and self.path.stat().st_size > 0:
+            self.existing_keys = {row_key(r) for r in read_rows(self.path).to_dict("records")}
+            self._repair_partial_last_line()
+            mode = "a"
+        else:
+            mode = "w"
+        self._file = open(self.path, mode, newline="")  # noqa: SIM115 - closed in close()
+        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        if mode == "w":
+            self._writer.writeheader()
+            self._flush()
+
+    def _repair_partial_last_line(self) -> None:
+        # A kill in the middle of a write can leave a line without its newline: drop it.
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            self.path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+    def write(self, row: Mapping[str, object]) -> None:
+        self._writer.writerow(row)
+        self._flush()
+        self.existing_keys.add(row_key(row))
+
+    def _flush(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_rows(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a results CSV, checking that it is convbench's and of a known schema.
+
+    Returns a DataFrame with ``COLUMNS`` (``samples_s`` and ``cpu_samples_s`` as lists of floats,
+    ``reason`` as str). Raises :class:`ResultsError` with a one-line message otherwise.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ResultsError(f"{p}: no such results file")
+    try:
+        df = pd.read_csv(p, keep_default_na=False, na_values=[""], dtype={"reason": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ResultsError(f"{p}: not a convbench results CSV ({e})") from None
+    missing = [c for c in ("schema", *ROW_KEY, "status") if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{p}: not a convbench results CSV (missing columns: {', '.join(missing)})")
+    schemas = set(pd.to_numeric(df["schema"], errors="coerce").dropna().astype(int))
+    unknown = schemas - KNOWN_SCHEMAS
+    if unknown or (len(df) and not schemas):
+        raise ResultsError(
+            f"{p}: results schema {sorted(unknown) or '?'} is unknown to this convbench "
+            f"(knows {sorted(KNOWN_SCHEMAS)}); upgrade convbench or re-run the sweep"
+        )
+    for c in COLUMNS:
+        if c not in df.columns:
+            df[c] = np.nan
+    df = df[list(COLUMNS)].copy()
+    df["reason"] = df["reason"].fillna("").astype(str)
+    df["dtype"] = df["dtype"].astype(str)
+    for c in SAMPLE_COLUMNS:
+        df[c] = df[c].map(parse_samples)
+    return df
+
+
+def write_meta(csv_path: str | os.PathLike, meta: Mapping[str, object]) -> Path:
+    """Write the sidecar next to ``csv_path`` (atomically) and return its path."""
+    target = meta_path(csv_path)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dict(meta), indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(target)
+    return target
+
+
+def read_meta(csv_path: str | os.PathLike) -> dict:
+    """The sidecar of ``csv_path``, or ``{}`` when there is none (a bare CSV is still readable)."""
+    p = meta_path(csv_path)
+    if not p.is_file():
+        return {}
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ResultsError(f"{p}: sidecar is not valid JSON ({e})") from None
