@@ -1,4 +1,4 @@
-"""convbench: which strided 2D/3D convolution method is fastest, and what it costs, for your sizes."""
+"""convbench: which strided 2D/3D convolution method is fastest, and at what memory cost."""
 
 from .api import correlate
 from .errors import ConfigError, ConvbenchError, ResultsError, Unsupported

@@ -44,7 +44,7 @@ def normalize(
         raise ValueError(f"x must be 2D (H, W) or 3D (H, W, C), got shape {x.shape}")
     if kernel.ndim != x.ndim:
         raise ValueError(
-            f"kernel must have the same number of dimensions as x ({x.ndim}), got shape {kernel.shape}"
+            f"kernel must have as many dimensions as x ({x.ndim}), got shape {kernel.shape}"
         )
     if x.ndim == 3 and kernel.shape[2] != x.shape[2]:
         raise ValueError(f"kernel depth {kernel.shape[2]} does not match x depth {x.shape[2]}")

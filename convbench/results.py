@@ -119,7 +119,7 @@ class RowWriter:
             mode = "a"
         else:
             mode = "w"
-        self._file = open(self.path, mode, newline="")  # noqa: SIM115 - closed in close()
+        self._file = open(self.path, mode, newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS)
         if mode == "w":
             self._writer.writeheader()
@@ -165,7 +165,9 @@ def read_rows(path: str | os.PathLike) -> pd.DataFrame:
         raise ResultsError(f"{p}: not a convbench results CSV ({e})") from None
     missing = [c for c in ("schema", *ROW_KEY, "status") if c not in df.columns]
     if missing:
-        raise ResultsError(f"{p}: not a convbench results CSV (missing columns: {', '.join(missing)})")
+        raise ResultsError(
+            f"{p}: not a convbench results CSV (missing columns: {', '.join(missing)})"
+        )
     schemas = set(pd.to_numeric(df["schema"], errors="coerce").dropna().astype(int))
     unknown = schemas - KNOWN_SCHEMAS
     if unknown or (len(df) and not schemas):

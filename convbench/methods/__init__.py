@@ -6,14 +6,14 @@ from ..errors import Unsupported
 from .registry import Method, register, registered
 
 # Registration order is the order of available_methods(): reference first, then by family.
-from . import reference  # noqa: E402, F401  isort: skip
-from . import direct  # noqa: E402, F401  isort: skip
-from . import views  # noqa: E402, F401  isort: skip
-from . import fft  # noqa: E402, F401  isort: skip
-from . import gemm  # noqa: E402, F401  isort: skip
-from . import library  # noqa: E402, F401  isort: skip
-from . import fast  # noqa: E402, F401  isort: skip
-from . import auto  # noqa: E402, F401  isort: skip
+from . import reference  # noqa: F401  isort: skip
+from . import direct  # noqa: F401  isort: skip
+from . import views  # noqa: F401  isort: skip
+from . import fft  # noqa: F401  isort: skip
+from . import gemm  # noqa: F401  isort: skip
+from . import library  # noqa: F401  isort: skip
+from . import fast  # noqa: F401  isort: skip
+from . import auto  # noqa: F401  isort: skip
 
 
 def available_methods() -> list[str]:

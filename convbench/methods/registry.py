@@ -61,36 +61,47 @@ class Method:
         if reason:
             raise Unsupported(f"{self.name}: {reason}")
 
-    def __call__(self, x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
+    def __call__(
+        self, x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair
+    ) -> np.ndarray:
         return self.func(x, kernel, stride, padding)
 
 
-_REGISTRY: dict[str, Method] = {}
+class Registry:
+    """An ordered set of methods: one for plain cases, another for layer mode (issue 8)."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, Method] = {}
+
+    def register(
+        self,
+        name: str,
+        *,
+        family: str,
+        origin: str,
+        estimate_bytes: Callable[[Case], int],
+        supports: Callable[[Case], str | None] = _always,
+        summary: str = "",
+    ) -> Callable[[MethodFunc], MethodFunc]:
+        """Decorator that registers ``func`` under ``name`` (names must be unique)."""
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+
+        def decorate(func: MethodFunc) -> MethodFunc:
+            if name in self._methods:
+                raise ValueError(f"method {name!r} is registered twice")
+            doc = summary or (func.__doc__ or "").strip().splitlines()[0]
+            self._methods[name] = Method(name, family, origin, func, estimate_bytes, supports, doc)
+            return func
+
+        return decorate
+
+    def registered(self) -> dict[str, Method]:
+        """All registered methods, in registration order (a copy)."""
+        return dict(self._methods)
 
 
-def register(
-    name: str,
-    *,
-    family: str,
-    origin: str,
-    estimate_bytes: Callable[[Case], int],
-    supports: Callable[[Case], str | None] = _always,
-    summary: str = "",
-) -> Callable[[MethodFunc], MethodFunc]:
-    """Decorator that registers ``func`` under ``name`` (names must be unique)."""
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-
-    def decorate(func: MethodFunc) -> MethodFunc:
-        if name in _REGISTRY:
-            raise ValueError(f"method {name!r} is registered twice")
-        doc = summary or (func.__doc__ or "").strip().splitlines()[0]
-        _REGISTRY[name] = Method(name, family, origin, func, estimate_bytes, supports, doc)
-        return func
-
-    return decorate
-
-
-def registered() -> dict[str, Method]:
-    """All registered methods, in registration order (a copy)."""
-    return dict(_REGISTRY)
+#: The registry of plain (single image, single kernel) methods.
+PLAIN = Registry()
+register = PLAIN.register
+registered = PLAIN.registered
