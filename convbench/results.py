@@ -114,8 +114,8 @@ class RowWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.existing_keys: set[tuple] = set()
         if resume and self.path.exists() and self.path.stat().st_size > 0:
-            self.existing_keys = {row_key(r) for r in read_rows(self.path).to_dict("records")}
             self._repair_partial_last_line()
+            self.existing_keys = {row_key(r) for r in read_rows(self.path).to_dict("records")}
             mode = "a"
         else:
             mode = "w"
