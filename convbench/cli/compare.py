@@ -1,1 +1,137 @@
-"""Placeholder: filled in by its issue."""
+"""``convbench compare`` and ``convbench gate``: thin wrappers over :mod:`convbench.compare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..compare import (
+    ENVIRONMENT_ADVICE,
+    TABLE_HEADER,
+    Comparison,
+    Stat,
+    Thresholds,
+    TimeBasis,
+    compare_files,
+    headline,
+    table_rows,
+    to_markdown,
+)
+from ..errors import ConfigError
+from ._app import EXIT_FAIL, EXIT_OK, command
+
+_STYLE = {
+    "broken": "bold red",
+    "regressed": "bold red",
+    "inconclusive": "yellow",
+    "status-changed": "yellow",
+    "missing": "magenta",
+    "new": "cyan",
+    "improved": "green",
+}
+
+Factor = Annotated[
+    float,
+    typer.Option("--factor", help="Time ratio beyond which a cell changed (both median and min)."),
+]
+StatOpt = Annotated[
+    Stat,
+    typer.Option(
+        "--stat",
+        help="min-median: medians AND minimums beyond the factor; median; "
+        "mannwhitney: factor AND Mann-Whitney p < --alpha (asv-style).",
+    ),
+]
+TimeOpt = Annotated[
+    TimeBasis,
+    typer.Option("--time", help="Compare CPU time (robust on a shared machine) or wall time."),
+]
+MemoryFactor = Annotated[
+    float, typer.Option("--memory-factor", help="Peak-memory ratio beyond which it regressed.")
+]
+Alpha = Annotated[float, typer.Option("--alpha", help="Significance level for --stat mannwhitney.")]
+MinSamples = Annotated[int, typer.Option("--min-samples", help="Fewer samples is inconclusive.")]
+MaxSpread = Annotated[
+    float, typer.Option("--max-spread", help="IQR/median above this is inconclusive (too noisy).")
+]
+Markdown = Annotated[
+    Path | None,
+    typer.Option("--markdown", help="Also write the report as markdown (e.g. a CI job summary)."),
+]
+ShowAll = Annotated[bool, typer.Option("--all", help="List unchanged cells too.")]
+
+
+def thresholds_from(
+    factor: float,
+    stat: Stat,
+    time: TimeBasis,
+    memory_factor: float,
+    alpha: float,
+    min_samples: int,
+    max_spread: float,
+) -> Thresholds:
+    """Build the rule from options; a bad value is a :class:`ConfigError` (exit 2)."""
+    try:
+        return Thresholds(
+            factor=factor,
+            stat=stat,
+            time=time,
+            memory_factor=memory_factor,
+            alpha=alpha,
+            min_samples=min_samples,
+            max_spread=max_spread,
+        )
+    except ValueError as e:
+        raise ConfigError(f"bad option: {e}") from None
+
+
+def print_comparison(
+    comparison: Comparison, *, show_all: bool = False, console: Console | None = None
+) -> None:
+    """The verdict table (worst first), the environment warning and the fastest-method changes."""
+    console = console or Console(width=160)
+    if comparison.environment:
+        console.print(f"[bold yellow]WARNING: the environments differ.[/] {ENVIRONMENT_ADVICE}")
+        for key, before, after in comparison.environment:
+            console.print(
+                f"  [yellow]{key}[/]: {before}  ->  {after}", markup=True, highlight=False
+            )
+    rows = table_rows(comparison, show_all=show_all)
+    if rows:
+        table = Table(*TABLE_HEADER, title="convbench compare", title_justify="left")
+        for row in rows:
+            table.add_row(*row, style=_STYLE.get(row[0], ""))
+        console.print(table)
+    if len(comparison.fastest_changes):
+        console.print("[bold]Fastest method changed:[/]")
+        for r in comparison.fastest_changes.to_dict("records"):
+            console.print(f"  {r['case']}: {r['base_fastest']} -> {r['fastest']}", highlight=False)
+    style = "bold red" if comparison.failed else "bold green"
+    console.print(f"[{style}]{headline(comparison)}[/]", highlight=False)
+
+
+@command("compare")
+def compare_command(
+    baseline: Annotated[Path, typer.Argument(help="Baseline results CSV.")],
+    current: Annotated[Path, typer.Argument(help="Current results CSV.")],
+    factor: Factor = 1.10,
+    stat: StatOpt = Stat.min_median,
+    time: TimeOpt = TimeBasis.cpu,
+    memory_factor: MemoryFactor = 1.05,
+    alpha: Alpha = 0.002,
+    min_samples: MinSamples = 5,
+    max_spread: MaxSpread = 0.25,
+    markdown: Markdown = None,
+    show_all: ShowAll = False,
+) -> None:
+    """Compare two results CSVs cell by cell. Exit 1 on a regression, 2 on bad input."""
+    rule = thresholds_from(factor, stat, time, memory_factor, alpha, min_samples, max_spread)
+    comparison = compare_files(baseline, current, rule)
+    print_comparison(comparison, show_all=show_all)
+    if markdown is not None:
+        markdown.write_text(to_markdown(comparison, show_all=show_all))
+    raise typer.Exit(EXIT_FAIL if comparison.failed else EXIT_OK)

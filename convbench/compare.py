@@ -1,0 +1,694 @@
+"""Compare two results CSVs cell by cell and decide what regressed.
+
+The rule is built on what was measured on a shared 2-core machine, not on folklore:
+
+* Noise *between processes* (1.5-2 % SD of the median, now and then +8-12 %) dominates the noise
+  *within* one process, so a rank test over the repeats of one process finds any 3 % drift
+  "significant" and adds nothing. The default rule (``min-median``) therefore asks for a ratio of
+  **both the medians and the minimums** beyond ``factor`` (1.10): it gave no false alarm per cell
+  over ~10,000 A/A pairs and caught >= 97 % of 15 % slowdowns.
+* Single-threaded methods are compared on **CPU time** by default: it stays within a few % when a
+  neighbour competes for the core, while wall time doubles. A cell whose wall/CPU ratio is far
+  above 1 was *disturbed*: it is re-measured by the gate and never failed on.
+
+Everything here is a pure function of DataFrames read by :func:`convbench.results.read_rows`, so it
+is unit-tested on synthetic samples and reused by :mod:`convbench.gate`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+
+from .cases import CASE_KEYS
+from .errors import ResultsError
+from .results import ROW_KEY, read_meta, read_rows, row_key
+
+
+class Stat(str, Enum):
+    """How two sample sets are judged (see :func:`judge_times`)."""
+
+    min_median = "min-median"  # ratio of medians AND ratio of minimums beyond the factor
+    median = "median"  # ratio of medians beyond the factor
+    mannwhitney = "mannwhitney"  # asv-style: ratio of medians beyond the factor AND p < alpha
+
+
+class TimeBasis(str, Enum):
+    """Which clock's samples are compared."""
+
+    cpu = "cpu"  # process_time: robust to a neighbour on a 1-thread method
+    wall = "wall"  # perf_counter: what a user waits for, doubles under contention
+
+
+class Verdict(str, Enum):
+    """Verdict of one (case, method) cell. Listed in report order: worst first."""
+
+    broken = "broken"  # was ok, now wrong/error: always a failure
+    regressed = "regressed"
+    inconclusive = "inconclusive"  # too few samples, too noisy, or disturbed
+    status_changed = "status-changed"  # e.g. ok -> skipped, skipped -> ok: reported, not failed
+    missing = "missing"  # in the baseline, not in the current run
+    new = "new"  # in the current run, not in the baseline
+    improved = "improved"
+    unchanged = "unchanged"
+    not_timed = "not-timed"  # same non-ok status on both sides (e.g. skipped twice)
+
+
+VERDICT_ORDER = {v.value: i for i, v in enumerate(Verdict)}
+FAILING = frozenset({Verdict.broken.value, Verdict.regressed.value})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every knob of the verdict rule, with the defaults the evidence supports.
+
+    Attributes
+    ----------
+    factor
+        A time ratio beyond ``factor`` (or below ``1/factor``) is a change.
+    stat
+        Which statistic must exceed ``factor`` (:class:`Stat`).
+    time
+        Which clock to compare (:class:`TimeBasis`).
+    alpha
+        Significance level of the Mann-Whitney test (``stat="mannwhitney"`` only; asv uses 0.002,
+        which needs >= 6 samples per side to be reachable at all).
+    min_samples
+        Fewer samples than this on either side is inconclusive.
+    max_spread
+        IQR / median above this on either side is inconclusive (too noisy).
+    max_wall_cpu
+        A median wall/CPU ratio above this means the process was disturbed.
+    memory_factor, memory_min_bytes
+        Peak memory regresses when it grows by more than ``memory_factor`` AND by more than
+        ``memory_min_bytes`` (small buffers jitter by allocator rounding).
+    """
+
+    factor: float = 1.10
+    stat: Stat = Stat.min_median
+    time: TimeBasis = TimeBasis.cpu
+    alpha: float = 0.002
+    min_samples: int = 5
+    max_spread: float = 0.25
+    max_wall_cpu: float = 1.5
+    memory_factor: float = 1.05
+    memory_min_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if not self.factor > 1:
+            raise ValueError(f"factor must be > 1, got {self.factor}")
+        if not self.memory_factor > 1:
+            raise ValueError(f"memory_factor must be > 1, got {self.memory_factor}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        object.__setattr__(self, "stat", Stat(self.stat))
+        object.__setattr__(self, "time", TimeBasis(self.time))
+
+
+@dataclass(frozen=True)
+class TimeJudgement:
+    """Outcome of :func:`judge_times`: a verdict, the ratio of medians and why."""
+
+    verdict: Verdict
+    ratio: float  # median current / median baseline (nan when not computable)
+    min_ratio: float
+    reason: str
+    disturbed: bool = False
+    p_value: float = math.nan
+
+
+def spread(samples: np.ndarray) -> float:
+    """IQR / median of one sample set (0 for fewer than 2 samples)."""
+    if samples.size < 2:
+        return 0.0
+    q1, med, q3 = np.percentile(samples, [25, 50, 75])
+    return float((q3 - q1) / med) if med > 0 else math.inf
+
+
+def judge_times(
+    base: Iterable[float],
+    current: Iterable[float],
+    thresholds: Thresholds = Thresholds(),
+    *,
+    base_wall_cpu: float = math.nan,
+    current_wall_cpu: float = math.nan,
+) -> TimeJudgement:
+    """Verdict on two sets of raw per-call times of the same cell.
+
+    Parameters
+    ----------
+    base, current
+        Raw per-call samples in seconds (one value per timed sample), any length.
+    thresholds
+        The rule; see :class:`Thresholds`.
+    base_wall_cpu, current_wall_cpu
+        Median wall / median CPU of each side (nan when unknown).
+
+    Returns
+    -------
+    TimeJudgement
+        ``regressed``/``improved``/``unchanged``, or ``inconclusive`` with the reason. Cost:
+        O(n log n) in the number of samples (a percentile and, for ``mannwhitney``, a rank test).
+    """
+    b = np.asarray(list(base), dtype=float)
+    c = np.asarray(list(current), dtype=float)
+    b, c = b[np.isfinite(b)], c[np.isfinite(c)]
+    t = thresholds
+    if min(b.size, c.size) < t.min_samples:
+        return TimeJudgement(
+            Verdict.inconclusive,
+            _ratio(np.median(c), np.median(b)) if b.size and c.size else math.nan,
+            math.nan,
+            f"too few samples ({b.size} vs {c.size}, need {t.min_samples})",
+        )
+    ratio = _ratio(np.median(c), np.median(b))
+    min_ratio = _ratio(c.min(), b.min())
+    noisiest = max(spread(b), spread(c))
+    if noisiest > t.max_spread:
+        return TimeJudgement(
+            Verdict.inconclusive,
+            ratio,
+            min_ratio,
+            f"too noisy (IQR/median {noisiest:.0%} > {t.max_spread:.0%})",
+        )
+
+    p_value = math.nan
+    if t.stat is Stat.min_median:
+        slower = ratio > t.factor and min_ratio > t.factor
+        faster = ratio < 1 / t.factor and min_ratio < 1 / t.factor
+    elif t.stat is Stat.median:
+        slower, faster = ratio > t.factor, ratio < 1 / t.factor
+    else:
+        from scipy.stats import mannwhitneyu  # imported lazily: only this rule needs scipy.stats
+
+        p_value = float(mannwhitneyu(b, c, alternative="two-sided").pvalue)
+        significant = p_value < t.alpha
+        slower = ratio > t.factor and significant
+        faster = ratio < 1 / t.factor and significant
+
+    disturbed_by = max(_nan_to(base_wall_cpu, 1.0), _nan_to(current_wall_cpu, 1.0))
+    disturbed = disturbed_by > t.max_wall_cpu
+    # CPU time shrugs off a neighbour, so only a disturbed *regression* needs a second look;
+    # wall time does not, so in wall mode any disturbed cell proves nothing.
+    if disturbed and (slower or t.time is TimeBasis.wall):
+        return TimeJudgement(
+            Verdict.inconclusive,
+            ratio,
+            min_ratio,
+            f"disturbed (wall/CPU {disturbed_by:.2f} > {t.max_wall_cpu})",
+            disturbed=True,
+            p_value=p_value,
+        )
+    verdict = Verdict.regressed if slower else Verdict.improved if faster else Verdict.unchanged
+    return TimeJudgement(
+        verdict, ratio, min_ratio, _explain(t, ratio, min_ratio, p_value), False, p_value
+    )
+
+
+def _explain(t: Thresholds, ratio: float, min_ratio: float, p_value: float) -> str:
+    if t.stat is Stat.min_median:
+        return f"median x{ratio:.3f}, min x{min_ratio:.3f} (factor {t.factor})"
+    if t.stat is Stat.median:
+        return f"median x{ratio:.3f} (factor {t.factor})"
+    return f"median x{ratio:.3f}, p={p_value:.2g} (factor {t.factor}, alpha {t.alpha})"
+
+
+def judge_memory(
+    base_bytes: float, current_bytes: float, thresholds: Thresholds = Thresholds()
+) -> str:
+    """``regressed``/``improved``/``unchanged`` for peak memory, or ``""`` when either is unknown.
+
+    Regressed iff ``current > memory_factor * base`` AND ``current - base > memory_min_bytes``;
+    improved symmetrically.
+    """
+    if not (np.isfinite(base_bytes) and np.isfinite(current_bytes)):
+        return ""
+    t = thresholds
+    grew = current_bytes - base_bytes
+    if grew > t.memory_min_bytes and current_bytes > t.memory_factor * base_bytes:
+        return "regressed"
+    if -grew > t.memory_min_bytes and base_bytes > t.memory_factor * current_bytes:
+        return "improved"
+    return "unchanged"
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else math.nan
+
+
+def _nan_to(x: object, default: float) -> float:
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return default if math.isnan(v) else v
+
+
+# --------------------------------------------------------------------------- whole files
+
+
+@dataclass
+class Comparison:
+    """Verdicts of every cell plus the sweep-wide summary.
+
+    ``cells`` has one row per (case, method) with ``ROW_KEY`` columns, ``verdict``, ``memory``
+    (verdict on peak memory), ``ratio`` (median current / baseline), ``min_ratio``, ``disturbed``,
+    ``failed`` and ``reason``, sorted worst first.
+    """
+
+    cells: pd.DataFrame
+    thresholds: Thresholds
+    geomean: float
+    fastest_changes: pd.DataFrame
+    environment: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Whether any cell regressed (time or memory) or broke."""
+        return bool(self.cells["failed"].any())
+
+    def count(self, verdict: str) -> int:
+        return int((self.cells["verdict"] == verdict).sum())
+
+    def flagged_keys(self) -> set[tuple]:
+        """Keys of the cells a confirmation pass should re-measure: regressed or disturbed."""
+        c = self.cells
+        mask = (
+            (c["verdict"] == Verdict.regressed.value)
+            | c["disturbed"]
+            | (c["memory"] == "regressed")
+        )
+        return {row_key(r) for r in c[mask].to_dict("records")}
+
+
+def check_compatible(
+    base: pd.DataFrame, current: pd.DataFrame, base_name: str, current_name: str
+) -> None:
+    """Raise :class:`ResultsError` when two results cannot be compared at all."""
+    for df, name in ((base, base_name), (current, current_name)):
+        if df.empty:
+            raise ResultsError(f"{name}: results file has no rows")
+    schemas_b, schemas_c = set(base["schema"].astype(int)), set(current["schema"].astype(int))
+    if schemas_b != schemas_c:
+        raise ResultsError(
+            f"{current_name}: results schema {sorted(schemas_c)} differs from the baseline's "
+            f"{sorted(schemas_b)}; re-make the baseline with this convbench"
+        )
+    overlap = _keys(base) & _keys(current)
+    if not overlap:
+        raise ResultsError(
+            f"{base_name} and {current_name} share no (case, method) cell: "
+            "the sweeps do not overlap"
+        )
+
+
+def _keys(df: pd.DataFrame) -> set[tuple]:
+    return {row_key(r) for r in df[list(ROW_KEY)].to_dict("records")}
+
+
+def _by_key(df: pd.DataFrame) -> dict[tuple, dict]:
+    # A later row of the same cell wins (a resumed or re-measured run appends).
+    return {row_key(r): r for r in df.to_dict("records")}
+
+
+def compare_frames(
+    base: pd.DataFrame,
+    current: pd.DataFrame,
+    thresholds: Thresholds = Thresholds(),
+    *,
+    base_meta: Mapping | None = None,
+    current_meta: Mapping | None = None,
+    base_name: str = "baseline",
+    current_name: str = "current",
+) -> Comparison:
+    """Verdict of every (case, method) cell of two results tables.
+
+    Parameters
+    ----------
+    base, current
+        DataFrames as returned by :func:`convbench.results.read_rows`.
+    thresholds
+        The rule (:class:`Thresholds`).
+    base_meta, current_meta
+        The sidecars, for the environment check (may be empty).
+
+    Raises
+    ------
+    ResultsError
+        Empty tables, different schemas, or no cell in common.
+    """
+    check_compatible(base, current, base_name, current_name)
+    b_rows, c_rows = _by_key(base), _by_key(current)
+    records = []
+    for key in sorted(b_rows.keys() | c_rows.keys(), key=str):
+        records.append(_judge_cell(key, b_rows.get(key), c_rows.get(key), thresholds))
+    cells = pd.DataFrame.from_records(records)
+    cells["_order"] = cells["verdict"].map(VERDICT_ORDER) - cells["memory"].eq("regressed")
+    cells = cells.sort_values(["_order", "ratio"], ascending=[True, False], kind="stable")
+    cells = cells.drop(columns="_order").reset_index(drop=True)
+    timed = cells[cells["both_ok"] & np.isfinite(cells["ratio"]) & (cells["ratio"] > 0)]
+    geomean = float(np.exp(np.log(timed["ratio"]).mean())) if len(timed) else math.nan
+    return Comparison(
+        cells=cells,
+        thresholds=thresholds,
+        geomean=geomean,
+        fastest_changes=fastest_changes(base, current, thresholds.time),
+        environment=environment_differences(base_meta or {}, current_meta or {}),
+    )
+
+
+def _samples(row: Mapping, basis: TimeBasis) -> tuple[list[float], str]:
+    cpu, wall = list(row.get("cpu_samples_s") or []), list(row.get("samples_s") or [])
+    if basis is TimeBasis.cpu:
+        return (cpu, "") if cpu else (wall, "no CPU samples: wall time compared")
+    return wall, ""
+
+
+def _wall_cpu(row: Mapping) -> float:
+    ratio = _nan_to(row.get("wall_cpu_ratio"), math.nan)
+    if math.isnan(ratio):
+        wall, cpu = (
+            _nan_to(row.get("time_median_s"), math.nan),
+            _nan_to(row.get("cpu_median_s"), math.nan),
+        )
+        ratio = wall / cpu if cpu > 0 else math.nan
+    return ratio
+
+
+def _judge_cell(key: tuple, b: Mapping | None, c: Mapping | None, t: Thresholds) -> dict:
+    out: dict[str, object] = dict(zip(ROW_KEY, key, strict=True))
+    out.update(
+        family=(c or b or {}).get("family", ""),
+        base_status=b["status"] if b else "",
+        status=c["status"] if c else "",
+        ratio=math.nan,
+        min_ratio=math.nan,
+        base_median_s=math.nan,
+        median_s=math.nan,
+        base_peak_bytes=math.nan,
+        peak_bytes=math.nan,
+        memory="",
+        disturbed=False,
+        both_ok=False,
+        reason="",
+    )
+    if b is None or c is None:
+        out["verdict"] = Verdict.new.value if b is None else Verdict.missing.value
+        out["reason"] = "only in the current run" if b is None else "not in the current run"
+        out["failed"] = False
+        return out
+    bs, cs = b["status"], c["status"]
+    if bs != "ok" or cs != "ok":
+        if bs == "ok" and cs in ("wrong", "error"):
+            verdict = Verdict.broken
+            reason = f"ok -> {cs}: {c.get('reason') or 'no reason given'}"
+        elif bs == cs:
+            verdict, reason = Verdict.not_timed, f"{cs} in both"
+        else:
+            verdict = Verdict.status_changed
+            reason = f"{bs} -> {cs}" + (f": {c.get('reason')}" if c.get("reason") else "")
+        out.update(verdict=verdict.value, reason=reason, failed=verdict is Verdict.broken)
+        return out
+
+    b_samples, note_b = _samples(b, t.time)
+    c_samples, note_c = _samples(c, t.time)
+    judgement = judge_times(
+        b_samples, c_samples, t, base_wall_cpu=_wall_cpu(b), current_wall_cpu=_wall_cpu(c)
+    )
+    memory = judge_memory(
+        _nan_to(b.get("peak_bytes"), math.nan), _nan_to(c.get("peak_bytes"), math.nan), t
+    )
+    reason = "; ".join(
+        s
+        for s in (
+            judgement.reason,
+            note_b or note_c,
+            f"memory {memory}" if memory == "regressed" else "",
+        )
+        if s
+    )
+    out.update(
+        verdict=judgement.verdict.value,
+        ratio=judgement.ratio,
+        min_ratio=judgement.min_ratio,
+        base_median_s=float(np.median(b_samples)) if b_samples else math.nan,
+        median_s=float(np.median(c_samples)) if c_samples else math.nan,
+        base_peak_bytes=_nan_to(b.get("peak_bytes"), math.nan),
+        peak_bytes=_nan_to(c.get("peak_bytes"), math.nan),
+        memory=memory,
+        disturbed=judgement.disturbed,
+        both_ok=True,
+        reason=reason,
+        failed=judgement.verdict is Verdict.regressed or memory == "regressed",
+    )
+    return out
+
+
+def fastest_changes(
+    base: pd.DataFrame, current: pd.DataFrame, basis: TimeBasis = TimeBasis.cpu
+) -> pd.DataFrame:
+    """Every case whose fastest ``ok`` method differs between the two tables.
+
+    Only methods ``ok`` on both sides compete, so a method added or dropped does not count as a
+    change of winner. Returns columns ``case`` (label), ``base_fastest``, ``fastest``.
+    """
+    column = "cpu_median_s" if basis is TimeBasis.cpu else "time_median_s"
+
+    def winners(df: pd.DataFrame, allowed: set[tuple]) -> dict[tuple, str]:
+        ok = df[df["status"] == "ok"].copy()
+        ok["_time"] = pd.to_numeric(ok[column], errors="coerce")
+        if basis is TimeBasis.cpu:  # fall back to wall time where a row has no CPU time
+            ok["_time"] = ok["_time"].fillna(pd.to_numeric(ok["time_median_s"], errors="coerce"))
+        ok = ok[[row_key(r) in allowed for r in ok.to_dict("records")]].dropna(subset=["_time"])
+        out = {}
+        for case, group in ok.groupby(list(CASE_KEYS), sort=True):
+            out[tuple(case)] = str(group.loc[group["_time"].idxmin(), "method"])
+        return out
+
+    def ok_keys(df: pd.DataFrame) -> set[tuple]:
+        return {row_key(r) for r in df[df["status"] == "ok"].to_dict("records")}
+
+    shared = ok_keys(base) & ok_keys(current)
+    wb, wc = winners(base, shared), winners(current, shared)
+    from .cases import Case
+
+    rows = [
+        {
+            "case": Case.from_key(dict(zip(CASE_KEYS, k, strict=True))).label(),
+            "base_fastest": wb[k],
+            "fastest": wc[k],
+        }
+        for k in sorted(wb.keys() & wc.keys(), key=str)
+        if wb[k] != wc[k]
+    ]
+    return pd.DataFrame(rows, columns=["case", "base_fastest", "fastest"])
+
+
+# --------------------------------------------------------------------------- environment
+
+#: Sidecar keys that differ between any two runs and say nothing about comparability.
+_VOLATILE = (
+    "time",
+    "start",
+    "end",
+    "finished",
+    "duration",
+    "elapsed",
+    "commit",
+    "git",
+    "host",
+    "filepath",
+    "path",
+    "argv",
+    "output",
+    "pid",
+    "user",
+    "hash",
+    "config",
+)
+
+
+def _flatten(meta: object, prefix: str = "") -> dict[str, str]:
+    if isinstance(meta, Mapping):
+        out: dict[str, str] = {}
+        for k, v in meta.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    if (
+        isinstance(meta, list)
+        and meta
+        and all(isinstance(x, Mapping) and "internal_api" in x for x in meta)
+    ):
+        # threadpoolctl's threadpool_info(): one line per pool, without the install path.
+        pools = sorted(
+            f"{p.get('user_api', '?')}:{p.get('internal_api', '?')} {p.get('version', '?')} "
+            f"threads={p.get('num_threads', '?')}"
+            for p in meta
+        )
+        return {prefix.rstrip("."): "; ".join(pools)}
+    if isinstance(meta, list):
+        return {prefix.rstrip("."): ", ".join(map(str, meta))}
+    return {prefix.rstrip("."): str(meta)}
+
+
+def environment_differences(
+    base_meta: Mapping, current_meta: Mapping
+) -> list[tuple[str, str, str]]:
+    """``(key, baseline value, current value)`` for every comparability-relevant sidecar difference.
+
+    CPU model, core and thread counts, BLAS/FFT backends (``threadpool_info``) and library versions
+    are compared; timestamps, paths, commits and the config (compared through the cells) are not.
+    A key present on one side only is reported with ``"(absent)"`` on the other.
+    """
+    if not base_meta or not current_meta:
+        return []
+    fb, fc = _flatten(base_meta), _flatten(current_meta)
+    diffs = []
+    for key in sorted(fb.keys() | fc.keys()):
+        leaf = key.lower()
+        if any(word in leaf for word in _VOLATILE):
+            continue
+        vb, vc = fb.get(key, "(absent)"), fc.get(key, "(absent)")
+        if vb != vc:
+            diffs.append((key, vb, vc))
+    return diffs
+
+
+# --------------------------------------------------------------------------- files and rendering
+
+
+def compare_files(
+    base_path: str | os.PathLike,
+    current_path: str | os.PathLike,
+    thresholds: Thresholds = Thresholds(),
+) -> Comparison:
+    """Read two results CSVs (and sidecars) and compare them; :class:`ResultsError` on bad input."""
+    base, current = read_rows(base_path), read_rows(current_path)
+    return compare_frames(
+        base,
+        current,
+        thresholds,
+        base_meta=read_meta(base_path),
+        current_meta=read_meta(current_path),
+        base_name=str(base_path),
+        current_name=str(current_path),
+    )
+
+
+def cell_label(cell: Mapping) -> str:
+    """``method @ case label`` of one verdict row."""
+    from .cases import Case
+
+    return f"{cell['method']} @ {Case.from_key(dict(cell)).label()}"
+
+
+def headline(comparison: Comparison) -> str:
+    """One line: FAIL/PASS, counts of the verdicts that matter, geometric mean of the ratios."""
+    c = comparison
+    n_fail = int(c.cells["failed"].sum())
+    counts = ", ".join(
+        f"{c.count(v.value)} {v.value}"
+        for v in Verdict
+        if c.count(v.value) and v is not Verdict.not_timed
+    )
+    state = f"FAIL: {n_fail} cell(s) regressed or broke" if c.failed else "PASS: no regression"
+    return f"{state} ({counts}); geometric mean of time ratios x{c.geomean:.3f}"
+
+
+ENVIRONMENT_ADVICE = (
+    "Absolute times from different machines or library builds are not comparable. Make the "
+    "baseline on the CI machine itself: run "
+    "`convbench run configs/ci.yaml -o results/baseline/ci.csv` in the CI job (the workflow's "
+    "manual run with refresh-baseline does this) and keep that file as the baseline."
+)
+
+
+def _fmt_ratio(x: float) -> str:
+    return "" if not np.isfinite(x) else f"x{x:.3f}"
+
+
+def _fmt_bytes(x: float) -> str:
+    if not np.isfinite(x):
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(x) < 1024 or unit == "GiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return ""  # pragma: no cover
+
+
+def table_rows(comparison: Comparison, *, show_all: bool = False) -> list[list[str]]:
+    """Rows of the verdict table (worst first): verdict, cell, ratio, min ratio, memory, reason.
+
+    ``unchanged`` and ``not-timed`` cells are left out unless ``show_all``.
+    """
+    quiet = {Verdict.unchanged.value, Verdict.not_timed.value}
+    rows = []
+    for cell in comparison.cells.to_dict("records"):
+        if not show_all and cell["verdict"] in quiet and cell["memory"] != "regressed":
+            continue
+        memory = cell["memory"] if cell["memory"] != "unchanged" else ""
+        if memory:
+            before, after = _fmt_bytes(cell["base_peak_bytes"]), _fmt_bytes(cell["peak_bytes"])
+            memory = f"{memory} ({before} -> {after})"
+        rows.append(
+            [
+                cell["verdict"],
+                cell_label(cell),
+                _fmt_ratio(cell["ratio"]),
+                _fmt_ratio(cell["min_ratio"]),
+                memory,
+                str(cell["reason"]),
+            ]
+        )
+    return rows
+
+
+TABLE_HEADER = ["verdict", "cell", "median", "min", "memory", "why"]
+
+
+def to_markdown(
+    comparison: Comparison, *, title: str = "convbench compare", show_all: bool = False
+) -> str:
+    """The comparison as GitHub-flavoured markdown (for ``$GITHUB_STEP_SUMMARY``)."""
+    c = comparison
+    t = c.thresholds
+    lines = [f"## {title}", "", f"**{headline(c)}**", ""]
+    lines.append(
+        f"Rule: `{t.stat.value}` on {t.time.value} time, factor {t.factor}; memory factor "
+        f"{t.memory_factor} and > {t.memory_min_bytes // 1024} KiB."
+    )
+    if c.environment:
+        lines += ["", "> [!WARNING]", "> **The environments differ** - " + ENVIRONMENT_ADVICE, ">"]
+        lines += ["> | key | baseline | current |", "> |---|---|---|"]
+        lines += [f"> | {k} | {_md(vb)} | {_md(vc)} |" for k, vb, vc in c.environment]
+    rows = table_rows(c, show_all=show_all)
+    lines += [""]
+    if rows:
+        lines += ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+        lines += ["| " + " | ".join(_md(x) for x in row) + " |" for row in rows]
+    else:
+        lines += ["Every matched cell is unchanged."]
+    if len(c.fastest_changes):
+        lines += [
+            "",
+            "### Fastest method changed",
+            "",
+            "| case | baseline | current |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {_md(r['case'])} | {r['base_fastest']} | {r['fastest']} |"
+            for r in c.fastest_changes.to_dict("records")
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,399 @@
+"""Verdict logic of ``convbench compare`` on synthetic samples, and the CLI's exit codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from convbench.cases import Case
+from convbench.cli import app
+from convbench.compare import (
+    Stat,
+    Thresholds,
+    TimeBasis,
+    Verdict,
+    compare_files,
+    compare_frames,
+    environment_differences,
+    judge_memory,
+    judge_times,
+    to_markdown,
+)
+from convbench.errors import ResultsError
+from convbench.results import RowWriter, make_row, read_rows, write_meta
+
+SMALL = Case(input_size=(32, 32), kernel_size=(3, 3))
+BIG = Case(input_size=(64, 64), kernel_size=(5, 5), depth=2, stride=(2, 2))
+META = {"cpu_model": "Test CPU 3000", "cores": 2, "versions": {"numpy": "2.0.0"}}
+
+
+def noisy(median: float, n: int = 20, rel_sd: float = 0.01, seed: int = 0) -> np.ndarray:
+    """``n`` per-call times around ``median`` with a relative spread of ``rel_sd``."""
+    rng = np.random.default_rng(seed)
+    return median * np.exp(rng.normal(0.0, rel_sd, n))
+
+
+def timed_row(method: str, case: Case, median: float, *, seed: int = 0, n: int = 20, **fields):
+    wall = noisy(median, n, seed=seed)
+    cpu = fields.pop("cpu", wall * 0.99)
+    values = dict(
+        samples_s=wall,
+        cpu_samples_s=cpu,
+        time_min_s=float(np.min(wall)),
+        time_median_s=float(np.median(wall)),
+        cpu_median_s=float(np.median(cpu)),
+        wall_cpu_ratio=float(np.median(wall) / np.median(cpu)),
+        repeats=n,
+        loops=10,
+        peak_bytes=1_000_000,
+    )
+    values.update(fields)
+    return make_row(case, method, "direct", "ok", **values)
+
+
+def write_csv(path, rows, meta=META):
+    with RowWriter(path) as w:
+        for r in rows:
+            w.write(r)
+    if meta is not None:
+        write_meta(path, meta)
+    return path
+
+
+def compare_rows(tmp_path, base_rows, current_rows, thresholds=None):
+    b = write_csv(tmp_path / "base.csv", base_rows)
+    c = write_csv(tmp_path / "cur.csv", current_rows)
+    return compare_files(b, c, thresholds or Thresholds())
+
+
+def verdict_of(comparison, method: str, case: Case = SMALL) -> dict:
+    cells = comparison.cells
+    match = cells[(cells["method"] == method) & (cells["input_h"] == case.input_size[0])]
+    assert len(match) == 1
+    return match.iloc[0].to_dict()
+
+
+# --------------------------------------------------------------------------- judge_times
+
+
+def test_clear_regression_and_improvement():
+    base = noisy(1e-3, seed=1)
+    assert judge_times(base, noisy(1.3e-3, seed=2)).verdict is Verdict.regressed
+    assert judge_times(base, noisy(0.7e-3, seed=2)).verdict is Verdict.improved
+    judgement = judge_times(base, noisy(1.3e-3, seed=2))
+    assert judgement.ratio == pytest.approx(1.3, rel=0.02)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pure_noise_is_unchanged(seed):
+    assert judge_times(noisy(1e-3, seed=seed), noisy(1e-3, seed=seed + 100)).verdict is (
+        Verdict.unchanged
+    )
+
+
+def test_min_median_needs_both_ratios():
+    # Median 20% slower but one fast outlier keeps the minimum: not a regression by min-median,
+    # a regression by the median alone.
+    base = noisy(1e-3, seed=3)
+    current = noisy(1.2e-3, seed=4)
+    current[0] = base.min()
+    assert judge_times(base, current).verdict is Verdict.unchanged
+    median_only = Thresholds(stat=Stat.median)
+    assert judge_times(base, current, median_only).verdict is Verdict.regressed
+
+
+def test_factor_is_configurable():
+    base, current = noisy(1e-3, seed=5), noisy(1.07e-3, seed=6)
+    assert judge_times(base, current).verdict is Verdict.unchanged
+    assert judge_times(base, current, Thresholds(factor=1.03)).verdict is Verdict.regressed
+
+
+def test_mannwhitney_requires_significance():
+    rule = Thresholds(stat=Stat.mannwhitney)
+    clear = judge_times(noisy(1e-3, seed=7), noisy(1.3e-3, seed=8), rule)
+    assert clear.verdict is Verdict.regressed and clear.p_value < 0.002
+    # Big ratio of medians but wildly overlapping samples: not significant.
+    base = np.array([1.0, 1.0, 1.0, 1.0, 1.5, 1.5, 1.5]) * 1e-3
+    current = np.array([1.0, 1.0, 1.0, 1.5, 1.5, 1.5, 1.5]) * 1e-3
+    overlapping = judge_times(base, current, Thresholds(stat=Stat.mannwhitney, max_spread=1.0))
+    assert overlapping.ratio == pytest.approx(1.5)
+    assert overlapping.verdict is Verdict.unchanged and overlapping.p_value > 0.002
+
+
+def test_too_few_samples_is_inconclusive():
+    judgement = judge_times(noisy(1e-3, n=4), noisy(2e-3, n=20))
+    assert judgement.verdict is Verdict.inconclusive
+    assert "too few samples (4 vs 20" in judgement.reason
+
+
+def test_too_noisy_is_inconclusive():
+    judgement = judge_times(noisy(1e-3, rel_sd=0.5), noisy(2e-3))
+    assert judgement.verdict is Verdict.inconclusive
+    assert "too noisy" in judgement.reason
+
+
+def test_disturbed_regression_is_inconclusive_on_cpu_time():
+    base, slow, same = noisy(1e-3, seed=1), noisy(1.3e-3, seed=2), noisy(1e-3, seed=3)
+    disturbed = judge_times(base, slow, current_wall_cpu=2.0)
+    assert disturbed.verdict is Verdict.inconclusive and disturbed.disturbed
+    # CPU time is robust to a neighbour: a disturbed but unchanged cell stays unchanged.
+    assert judge_times(base, same, current_wall_cpu=2.0).verdict is Verdict.unchanged
+    # Wall time is not: any disturbed cell proves nothing.
+    wall = Thresholds(time=TimeBasis.wall)
+    assert judge_times(base, same, wall, base_wall_cpu=2.0).verdict is Verdict.inconclusive
+
+
+def test_thresholds_reject_impossible_values():
+    with pytest.raises(ValueError, match="factor"):
+        Thresholds(factor=0.9)
+    with pytest.raises(ValueError, match="alpha"):
+        Thresholds(alpha=2)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@pytest.mark.parametrize(
+    ("base", "current", "expected"),
+    [
+        (1_000_000, 1_100_000, "regressed"),  # +10 %, +100 kB
+        (1_000_000, 1_040_000, "unchanged"),  # +4 % only
+        (100_000, 150_000, "unchanged"),  # +50 % but only +50 kB
+        (1_000_000, 800_000, "improved"),
+        (float("nan"), 1_000_000, ""),
+    ],
+)
+def test_memory_rule(base, current, expected):
+    assert judge_memory(base, current) == expected
+
+
+# --------------------------------------------------------------------------- whole tables
+
+
+def test_cells_get_their_verdicts_worst_first(tmp_path):
+    base = [
+        timed_row("same", SMALL, 1e-3, seed=1),
+        timed_row("slow", SMALL, 1e-3, seed=2),
+        timed_row("fast", SMALL, 1e-3, seed=3),
+        timed_row("gone", SMALL, 1e-3, seed=4),
+        timed_row("breaks", SMALL, 1e-3, seed=5),
+        timed_row("errs", SMALL, 1e-3, seed=6),
+        timed_row("skips", SMALL, 1e-3, seed=7),
+        make_row(SMALL, "skipped2", "fft", "skipped", reason="memory_limit"),
+    ]
+    current = [
+        timed_row("same", SMALL, 1e-3, seed=11),
+        timed_row("slow", SMALL, 1.5e-3, seed=12),
+        timed_row("fast", SMALL, 0.5e-3, seed=13),
+        timed_row("added", SMALL, 1e-3, seed=14),
+        make_row(SMALL, "breaks", "direct", "wrong", reason="max abs err 3.0"),
+        make_row(SMALL, "errs", "direct", "error", reason="MemoryError"),
+        make_row(SMALL, "skips", "direct", "skipped", reason="time budget"),
+        make_row(SMALL, "skipped2", "fft", "skipped", reason="memory_limit"),
+    ]
+    comparison = compare_rows(tmp_path, base, current)
+    verdicts = dict(zip(comparison.cells["method"], comparison.cells["verdict"], strict=True))
+    assert verdicts == {
+        "same": "unchanged",
+        "slow": "regressed",
+        "fast": "improved",
+        "gone": "missing",
+        "added": "new",
+        "breaks": "broken",
+        "errs": "broken",
+        "skips": "status-changed",
+        "skipped2": "not-timed",
+    }
+    assert comparison.failed
+    assert set(comparison.cells.loc[comparison.cells["failed"], "method"]) == {
+        "slow",
+        "breaks",
+        "errs",
+    }
+    order = list(comparison.cells["verdict"])
+    assert order[:3] == ["broken", "broken", "regressed"]
+    assert order.index("missing") < order.index("improved") < order.index("unchanged")
+    assert "max abs err 3.0" in verdict_of(comparison, "breaks")["reason"]
+
+
+def test_noise_only_passes_and_geomean_is_near_one(tmp_path):
+    base = [timed_row(m, c, 1e-3, seed=i) for i, (m, c) in enumerate([("a", SMALL), ("a", BIG)])]
+    current = [
+        timed_row(m, c, 1e-3, seed=9 + i) for i, (m, c) in enumerate([("a", SMALL), ("a", BIG)])
+    ]
+    comparison = compare_rows(tmp_path, base, current)
+    assert not comparison.failed
+    assert set(comparison.cells["verdict"]) == {"unchanged"}
+    assert comparison.geomean == pytest.approx(1.0, abs=0.02)
+
+
+def test_geomean_of_ratios(tmp_path):
+    base = [timed_row("a", SMALL, 1e-3, seed=1), timed_row("a", BIG, 1e-3, seed=2)]
+    current = [timed_row("a", SMALL, 2e-3, seed=1), timed_row("a", BIG, 0.5e-3, seed=2)]
+    comparison = compare_rows(tmp_path, base, current)
+    assert comparison.geomean == pytest.approx(1.0, rel=1e-6)  # sqrt(2 * 0.5), same noise seeds
+
+
+def test_memory_regression_fails_the_cell(tmp_path):
+    base = [timed_row("a", SMALL, 1e-3, seed=1, peak_bytes=1_000_000)]
+    current = [timed_row("a", SMALL, 1e-3, seed=2, peak_bytes=2_000_000)]
+    cell = verdict_of(compare_rows(tmp_path, base, current), "a")
+    assert cell["verdict"] == "unchanged" and cell["memory"] == "regressed" and cell["failed"]
+
+
+def test_cpu_time_is_compared_by_default(tmp_path):
+    # Wall time doubled (a neighbour), CPU time did not: unchanged on CPU, regressed on wall.
+    base = [timed_row("a", SMALL, 1e-3, seed=1)]
+    current = [timed_row("a", SMALL, 2e-3, seed=2, cpu=noisy(1e-3, seed=3), wall_cpu_ratio=1.0)]
+    assert verdict_of(compare_rows(tmp_path, base, current), "a")["verdict"] == "unchanged"
+    on_wall = compare_rows(tmp_path, base, current, Thresholds(time=TimeBasis.wall))
+    assert verdict_of(on_wall, "a")["verdict"] == "regressed"
+
+
+def test_fastest_method_change_is_reported(tmp_path):
+    base = [timed_row("x", SMALL, 1e-3, seed=1), timed_row("y", SMALL, 2e-3, seed=2)]
+    current = [timed_row("x", SMALL, 3e-3, seed=3), timed_row("y", SMALL, 2e-3, seed=4)]
+    changes = compare_rows(tmp_path, base, current).fastest_changes
+    assert changes.to_dict("records") == [
+        {"case": SMALL.label(), "base_fastest": "x", "fastest": "y"}
+    ]
+
+
+def test_environment_differences_ignore_volatile_keys():
+    base = {
+        "cpu_model": "A",
+        "started_at": "t0",
+        "git_commit": "abc",
+        "threadpool_info": [
+            {"user_api": "blas", "internal_api": "openblas", "version": "0.3.27",
+             "num_threads": 1, "filepath": "/a/lib.so"}
+        ],
+    }  # fmt: skip
+    current = {
+        "cpu_model": "B",
+        "started_at": "t1",
+        "git_commit": "def",
+        "threadpool_info": [
+            {"user_api": "blas", "internal_api": "mkl", "version": "2024", "num_threads": 1,
+             "filepath": "/b/lib.so"}
+        ],
+    }  # fmt: skip
+    diffs = environment_differences(base, current)
+    assert [d[0] for d in diffs] == ["cpu_model", "threadpool_info"]
+    assert "openblas" in diffs[1][1] and "mkl" in diffs[1][2]
+    assert environment_differences(base, dict(base)) == []
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_no_overlap_is_an_error(tmp_path):
+    with pytest.raises(ResultsError, match="share no"):
+        compare_rows(tmp_path, [timed_row("a", SMALL, 1e-3)], [timed_row("b", SMALL, 1e-3)])
+
+
+def test_empty_results_is_an_error(tmp_path):
+    with pytest.raises(ResultsError, match="no rows"):
+        compare_rows(tmp_path, [], [timed_row("b", SMALL, 1e-3)])
+
+
+def test_different_schemas_are_incompatible(tmp_path):
+    base = read_rows(write_csv(tmp_path / "b.csv", [timed_row("a", SMALL, 1e-3)]))
+    current = base.copy()
+    current["schema"] = 0
+    with pytest.raises(ResultsError, match="schema"):
+        compare_frames(base, current)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, ["compare", *map(str, args)])
+
+
+def test_cli_exit_codes_and_markdown(tmp_path):
+    base = write_csv(tmp_path / "b.csv", [timed_row("a", SMALL, 1e-3, seed=1)])
+    same = write_csv(tmp_path / "s.csv", [timed_row("a", SMALL, 1e-3, seed=2)])
+    slow = write_csv(tmp_path / "r.csv", [timed_row("a", SMALL, 1.5e-3, seed=2)])
+    ok = invoke(base, same)
+    assert ok.exit_code == 0, ok.output
+    assert "PASS" in ok.output
+    md = tmp_path / "summary.md"
+    bad = invoke(base, slow, "--markdown", md)
+    assert bad.exit_code == 1, bad.output
+    assert "regressed" in bad.output and "FAIL" in bad.output
+    text = md.read_text()
+    assert text.startswith("## convbench compare")
+    assert "| regressed | a @ 32x32 * 3x3 s1 p0 float64 | x1.4" in text
+    # A looser factor lets the same data pass.
+    assert invoke(base, slow, "--factor", "1.6").exit_code == 0
+
+
+def test_cli_shows_environment_differences(tmp_path):
+    base = write_csv(tmp_path / "b.csv", [timed_row("a", SMALL, 1e-3, seed=1)])
+    other = write_csv(
+        tmp_path / "o.csv", [timed_row("a", SMALL, 1e-3, seed=2)], meta={**META, "cores": 64}
+    )
+    result = invoke(base, other, "--markdown", tmp_path / "m.md")
+    assert result.exit_code == 0, result.output
+    assert "environments differ" in result.output and "cores" in result.output
+    assert "The environments differ" in (tmp_path / "m.md").read_text()
+
+
+def test_markdown_lists_fastest_changes():
+    # Pure function: no files needed.
+    from convbench.compare import compare_frames as cf
+
+    def frame(rows):
+        import pandas as pd
+
+        from convbench.results import parse_samples
+
+        df = pd.DataFrame(rows)
+        for col in ("samples_s", "cpu_samples_s"):
+            df[col] = df[col].map(parse_samples)
+        return df
+
+    base = frame([timed_row("x", SMALL, 1e-3, seed=1), timed_row("y", SMALL, 2e-3, seed=2)])
+    cur = frame([timed_row("x", SMALL, 3e-3, seed=3), timed_row("y", SMALL, 2e-3, seed=4)])
+    text = to_markdown(cf(base, cur))
+    assert "### Fastest method changed" in text
+    assert f"| {SMALL.label()} | x | y |" in text
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "absent.csv", "no such results file"),
+        (lambda p: (p / "x.csv").write_text("a,b\n1,2\n") and p / "x.csv", "not a convbench"),
+        (
+            lambda p: (p / "e.csv").write_bytes(b"\xff\xfe\x00bad") and p / "e.csv",
+            "not a convbench",
+        ),
+    ],
+)
+def test_cli_bad_input_exits_2(tmp_path, make, message):
+    good = write_csv(tmp_path / "g.csv", [timed_row("a", SMALL, 1e-3)])
+    result = invoke(good, make(tmp_path))
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_unknown_schema_and_no_overlap_exit_2(tmp_path):
+    good = write_csv(tmp_path / "g.csv", [timed_row("a", SMALL, 1e-3)])
+    future = tmp_path / "f.csv"
+    future.write_text(good.read_text().replace("\n1,a,", "\n99,a,"))
+    result = invoke(good, future)
+    assert result.exit_code == 2 and "schema" in result.output
+    other = write_csv(tmp_path / "o.csv", [timed_row("b", SMALL, 1e-3)])
+    result = invoke(good, other)
+    assert result.exit_code == 2 and "share no" in result.output
+
+
+def test_cli_bad_option_exits_2(tmp_path):
+    good = write_csv(tmp_path / "g.csv", [timed_row("a", SMALL, 1e-3)])
+    result = invoke(good, good, "--factor", "0.5")
+    assert result.exit_code == 2 and "factor must be > 1" in result.output
