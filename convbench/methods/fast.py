@@ -1,1 +1,355 @@
-"""Placeholder: filled in by its issue."""
+"""Stride- and depth-aware methods: compute only the strided outputs, contract depth with BLAS.
+
+The study's methods compute every stride-1 output and sub-sample afterwards, and FFT over the depth
+axis too. These variants fold the stride out first (polyphase decomposition: the input split into
+its ``sh * sw`` phase grids ``x[a::sh, b::sw]``, each correlated with the kernel taps of the same
+phase), so the work scales with the ``Ho * Wo`` outputs actually returned, and they sum the depth
+with a matrix product or in the frequency domain.
+
+Notation in the docstrings: ``Hp, Wp`` padded input, ``Ho, Wo`` output, ``C`` depth (1 for 2D),
+``T = kh * kw`` taps, ``e`` the item size in bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..cases import Case, Pair
+from .registry import register
+
+#: Upper bound on the scratch of one tap block of ``polyphase-gemm`` (bytes).
+GEMM_BLOCK_BYTES = 8 * 2**20
+
+
+def _pad(x: np.ndarray, padding: Pair) -> np.ndarray:
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    width = ((ph, ph), (pw, pw)) + ((0, 0),) * (x.ndim - 2)
+    return np.pad(x, width)
+
+
+def _output_size(xp: np.ndarray, kernel: np.ndarray, stride: Pair) -> Pair:
+    return (
+        1 + (xp.shape[0] - kernel.shape[0]) // stride[0],
+        1 + (xp.shape[1] - kernel.shape[1]) // stride[1],
+    )
+
+
+def _padded_bytes(case: Case) -> int:
+    if case.padding == (0, 0):
+        return 0
+    hp, wp = case.padded_size
+    return hp * wp * case.channels * case.itemsize
+
+
+def _phase_rows(n_out: int, k: int, s: int) -> int:
+    """Length of one phase grid that the outputs need: ``n_out + ceil(k / s) - 1``."""
+    return n_out + -(-k // s) - 1
+
+
+# --- stride-sliced shift-add -------------------------------------------------------------------
+
+
+def _shift_add_strided_bytes(case: Case) -> int:
+    ho, wo = case.output_size
+    return _padded_bytes(case) + 2 * ho * wo * case.itemsize
+
+
+@register(
+    "shift-add-strided",
+    family="direct",
+    origin="convbench",
+    estimate_bytes=_shift_add_strided_bytes,
+    summary="shift-add that slices with the step (only strided outputs); depth by mat-vec",
+)
+def shift_add_strided(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
+    """Accumulate ``x_pad[i::sh, j::sw][:Ho, :Wo] (@ kernel[i, j, :])`` over the ``T`` taps.
+
+    Shapes: x (H, W[, C]), kernel (kh, kw[, C]) -> (Ho, Wo). Cost: ``T`` passes over ``Ho * Wo``
+    (times ``C`` for the mat-vec); memory: the padded copy plus two ``Ho * Wo`` buffers.
+    """
+    xp = _pad(x, padding)
+    (sh, sw), (kh, kw) = stride, kernel.shape[:2]
+    ho, wo = _output_size(xp, kernel, stride)
+    out = np.zeros((ho, wo), dtype=x.dtype)
+    tmp = np.empty_like(out)
+    for i in range(kh):
+        for j in range(kw):
+            window = xp[i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
+            if x.ndim == 3:
+                np.matmul(window, kernel[i, j], out=tmp)
+            else:
+                np.multiply(window, kernel[i, j], out=tmp)
+            out += tmp
+    return out
+
+
+# --- polyphase shift-add with the depth contracted by one GEMM per tap block -------------------
+
+
+def _polyphase_gemm_bytes(case: Case) -> int:
+    ho, wo = case.output_size
+    sh, sw = case.stride
+    kh, kw = case.kernel_size
+    rows, cols = _phase_rows(ho, kh, sh), _phase_rows(wo, kw, sw)
+    grid = rows * cols * case.channels * case.itemsize
+    block = min(GEMM_BLOCK_BYTES, rows * cols * case.itemsize * -(-kh // sh) * -(-kw // sw))
+    return _padded_bytes(case) + grid + block + 2 * ho * wo * case.itemsize
+
+
+def _phase_taps(kernel: np.ndarray, a: int, b: int, sh: int, sw: int) -> np.ndarray:
+    return kernel[a::sh, b::sw]
+
+
+@register(
+    "polyphase-gemm",
+    family="direct",
+    origin="convbench",
+    estimate_bytes=_polyphase_gemm_bytes,
+    summary="polyphase shift-add; each phase grid times its taps in one GEMM over the depth",
+)
+def polyphase_gemm(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
+    """Split ``x`` into its ``sh * sw`` phase grids; per grid, ``taps (t, C) @ grid (C, P)`` gives
+    one plane per tap, and the shifted planes are added into the output.
+
+    Shapes: x (H, W[, C]), kernel (kh, kw[, C]) -> (Ho, Wo). Cost: ``2 * Ho * Wo * T * C`` flops in
+    GEMMs (about the direct count: nothing is computed for discarded outputs) plus ``T`` plane
+    additions of ``Ho * Wo``. Memory: one contiguous phase grid plus a tap block of planes capped at
+    ``GEMM_BLOCK_BYTES``. In 2D the GEMM degenerates, so taps are scaled and added directly.
+    """
+    xp = _pad(x, padding)
+    if xp.ndim == 2:
+        xp, kernel = xp[:, :, None], kernel[:, :, None]
+    (sh, sw), (kh, kw), c = stride, kernel.shape[:2], kernel.shape[2]
+    ho, wo = _output_size(xp, kernel, stride)
+    rows, cols = _phase_rows(ho, kh, sh), _phase_rows(wo, kw, sw)
+    out = np.zeros((ho, wo), dtype=x.dtype)
+    tmp = np.empty_like(out)
+    for a in range(min(sh, kh)):
+        for b in range(min(sw, kw)):
+            taps = _phase_taps(kernel, a, b, sh, sw)  # (u, v, C)
+            u, v = taps.shape[:2]
+            grid = xp[a::sh, b::sw][:rows, :cols]
+            if c == 1:
+                grid = np.ascontiguousarray(grid[:, :, 0])
+                for p in range(u):
+                    for q in range(v):
+                        np.multiply(grid[p : p + ho, q : q + wo], taps[p, q, 0], out=tmp)
+                        out += tmp
+                continue
+            flat = np.ascontiguousarray(grid).reshape(-1, c)  # (P, C)
+            taps_flat = taps.reshape(u * v, c)
+            per_block = max(1, GEMM_BLOCK_BYTES // max(1, flat.shape[0] * x.itemsize))
+            for start in range(0, u * v, per_block):
+                block = taps_flat[start : start + per_block] @ flat.T  # (t, P)
+                planes = block.reshape(-1, grid.shape[0], grid.shape[1])
+                for t, plane in enumerate(planes, start):
+                    p, q = divmod(t, v)
+                    out += plane[p : p + ho, q : q + wo]
+    return out
+
+
+# --- polyphase FFT with real transforms and the depth summed in the frequency domain -----------
+
+
+def _fft_shape(ho: int, wo: int, kh: int, kw: int, stride: Pair) -> Pair:
+    # Circular correlation of length L is exact for the outputs we keep as soon as L covers the
+    # phase grid (no wrap reaches an output index < Ho), so no room for the kernel is needed.
+    rows, cols = _phase_rows(ho, kh, stride[0]), _phase_rows(wo, kw, stride[1])
+    return scipy.fft.next_fast_len(rows, real=True), scipy.fft.next_fast_len(cols, real=True)
+
+
+def _fft_rfft_bytes(case: Case) -> int:
+    ho, wo = case.output_size
+    kh, kw = case.kernel_size
+    l1, l2 = _fft_shape(ho, wo, kh, kw, case.stride)
+    complex_item = 2 * case.itemsize if case.dtype == "float32" else 16
+    spectrum = l1 * (l2 // 2 + 1) * complex_item
+    # per phase: the input and kernel spectra over the depth, their product, and the accumulator
+    per_phase = 3 * case.channels * spectrum + spectrum
+    real_grid = l1 * l2 * case.channels * max(case.itemsize, 8 if case.dtype != "float32" else 4)
+    return _padded_bytes(case) + per_phase + real_grid + l1 * l2 * 8 + ho * wo * case.itemsize
+
+
+@register(
+    "fft-rfft-polyphase",
+    family="fft",
+    origin="convbench",
+    estimate_bytes=_fft_rfft_bytes,
+    summary="polyphase real FFT at fast lengths; depth summed in frequency, one inverse FFT",
+)
+def fft_rfft_polyphase(
+    x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair
+) -> np.ndarray:
+    """Per phase ``(a, b)``: ``rfft2`` of the phase grid and of the phase taps (size ``L1 x L2``,
+    fast lengths just above the grid), multiply by the conjugate and sum over phases and depth in
+    the frequency domain; one ``irfft2`` and a crop give the ``(Ho, Wo)`` outputs.
+
+    Cost: ``2 * sh * sw * C`` real 2D FFTs of ``L1 * L2 ~ Ho * Wo`` points plus one inverse: roughly
+    flat in the kernel size. Integers are computed in float64 and rounded back (exact while the
+    sums stay far below 2**52); float32 stays float32.
+    """
+    xp = _pad(x, padding)
+    if xp.ndim == 2:
+        xp, kernel = xp[:, :, None], kernel[:, :, None]
+    (sh, sw), (kh, kw) = stride, kernel.shape[:2]
+    ho, wo = _output_size(xp, kernel, stride)
+    rows, cols = _phase_rows(ho, kh, sh), _phase_rows(wo, kw, sw)
+    shape = _fft_shape(ho, wo, kh, kw, stride)
+    work = np.float32 if x.dtype == np.float32 else np.float64
+    acc = None
+    for a in range(min(sh, kh)):
+        for b in range(min(sw, kw)):
+            grid = xp[a::sh, b::sw][:rows, :cols].astype(work, copy=False)
+            taps = kernel[a::sh, b::sw].astype(work, copy=False)
+            gf = scipy.fft.rfft2(grid, s=shape, axes=(0, 1))
+            tf = scipy.fft.rfft2(taps, s=shape, axes=(0, 1))
+            prod = np.einsum("ijc,ijc->ij", gf, tf.conj())
+            acc = prod if acc is None else acc + prod
+    full = scipy.fft.irfft2(acc, s=shape, axes=(0, 1))
+    out = full[:ho, :wo]
+    if x.dtype.kind in "iu":
+        return np.rint(out).astype(x.dtype)
+    return out.astype(x.dtype, copy=False)
+
+
+# --- windows contracted by one GEMV: for kernels close to the input size -----------------------
+
+
+def _windows_tensordot_bytes(case: Case) -> int:
+    ho, wo = case.output_size
+    kh, kw = case.kernel_size
+    return _padded_bytes(case) + (ho * wo * kh * kw * case.channels + ho * wo) * case.itemsize
+
+
+@register(
+    "windows-tensordot",
+    family="gemm",
+    origin="convbench",
+    estimate_bytes=_windows_tensordot_bytes,
+    summary="strided windows (step = stride) copied once and contracted by one GEMV",
+)
+def windows_tensordot(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
+    """``sliding_window_view(x_pad)[::sh, ::sw]`` laid out as ``(Ho * Wo, kh * kw * C)`` (one
+    copy, in the kernel's memory order) times the flattened kernel.
+
+    Cost: copies ``Ho * Wo * T * C`` values (= the direct flop count / 2), so it wins only when the
+    output is tiny (kernel close to the input size); memory grows the same way.
+    """
+    xp = _pad(x, padding)
+    if xp.ndim == 2:
+        xp, kernel = xp[:, :, None], kernel[:, :, None]
+    (sh, sw), (kh, kw) = stride, kernel.shape[:2]
+    ho, wo = _output_size(xp, kernel, stride)
+    windows = sliding_window_view(xp, (kh, kw), axis=(0, 1))[: sh * (ho - 1) + 1 : sh]
+    windows = windows[:, : sw * (wo - 1) + 1 : sw]  # (Ho, Wo, C, kh, kw)
+    patches = np.ascontiguousarray(windows.transpose(0, 1, 3, 4, 2)).reshape(ho * wo, -1)
+    return (patches @ kernel.reshape(-1)).reshape(ho, wo)
+
+
+# --- einsum on the strided windows, without copying them ---------------------------------------
+
+
+def _windows_einsum_bytes(case: Case) -> int:
+    ho, wo = case.output_size
+    return _padded_bytes(case) + ho * wo * case.itemsize
+
+
+@register(
+    "windows-einsum",
+    family="view",
+    origin="convbench",
+    estimate_bytes=_windows_einsum_bytes,
+    summary="einsum over each kernel row's strided windows (no copy of the windows)",
+)
+def windows_einsum(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
+    """For each kernel row ``i``: ``einsum('hwjc,jc->hw')`` over the strided view of the rows
+    ``i + sh * m`` split into ``(Wo, kw, C)`` windows; the rows are summed.
+
+    Cost: ``Ho * Wo * T * C`` multiply-adds in einsum's C loops, ``kh`` calls; memory: the output
+    only (plus the padded copy).
+    """
+    xp = _pad(x, padding)
+    if xp.ndim == 2:
+        xp, kernel = xp[:, :, None], kernel[:, :, None]
+    (sh, sw), (kh, kw) = stride, kernel.shape[:2]
+    ho, wo = _output_size(xp, kernel, stride)
+    windows = sliding_window_view(xp, kw, axis=1)[:, : sw * (wo - 1) + 1 : sw]  # (Hp, Wo, C, kw)
+    out = np.zeros((ho, wo), dtype=x.dtype)
+    for i in range(kh):
+        rows = windows[i : i + sh * (ho - 1) + 1 : sh]
+        out += np.einsum("hwcj,jc->hw", rows, kernel[i])
+    return out
+
+
+__all__ = [
+    "GEMM_BLOCK_BYTES",
+    "banded_gemm",
+    "fft_rfft_polyphase",
+    "polyphase_gemm",
+    "shift_add_strided",
+    "windows_einsum",
+    "windows_tensordot",
+]
+
+
+# --- banded GEMM per kernel row and output-column block ----------------------------------------
+
+
+def _band_block(case_kw: int, sw: int) -> int:
+    # A block of B outputs reads sw * (B - 1) + kw input columns: B ~ kw / sw keeps the wasted
+    # (zero) part of the banded matrix near half while the GEMMs stay large enough for BLAS.
+    return max(4, -(-case_kw // sw))
+
+
+def _banded_gemm_bytes(case: Case) -> int:
+    ho, wo = case.output_size
+    kh, kw = case.kernel_size
+    sw = case.stride[1]
+    block = min(_band_block(kw, sw), wo)
+    span = sw * (block - 1) + kw
+    band = kh * span * case.channels * block
+    return _padded_bytes(case) + (band + 2 * ho * block + ho * wo) * case.itemsize
+
+
+@register(
+    "banded-gemm",
+    family="gemm",
+    origin="convbench",
+    estimate_bytes=_banded_gemm_bytes,
+    summary="per kernel row, strided input rows times a banded kernel matrix (BLAS GEMM)",
+)
+def banded_gemm(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
+    """Output columns in blocks of ``B``: for kernel row ``i``, the input rows ``i + sh * m``
+    restricted to the block's ``span = sw * (B - 1) + kw`` columns, as a ``(Ho, span * C)`` matrix
+    (a view, no copy), times a banded ``(span * C, B)`` matrix holding kernel row ``i`` shifted by
+    ``sw`` per column. The banded matrices are built once per call.
+
+    Cost: ``2 * Ho * Wo * kh * span * C`` flops, about twice the direct count, but in BLAS GEMMs
+    (``kh * ceil(Wo / B)`` calls). Memory: the ``kh`` banded matrices and one block of output.
+    """
+    xp = _pad(x, padding)
+    if xp.ndim == 2:
+        xp, kernel = xp[:, :, None], kernel[:, :, None]
+    (sh, sw), (kh, kw), c = stride, kernel.shape[:2], kernel.shape[2]
+    ho, wo = _output_size(xp, kernel, stride)
+    block = min(_band_block(kw, sw), wo)
+    span = sw * (block - 1) + kw
+    band = np.zeros((kh, span, c, block), dtype=x.dtype)
+    for t in range(block):
+        band[:, sw * t : sw * t + kw, :, t] = kernel
+    band = band.reshape(kh, span * c, block)
+    rows = xp.reshape(xp.shape[0], -1)  # (Hp, Wp * C): a column range is a BLAS-ready view
+    out = np.zeros((ho, wo), dtype=x.dtype)
+    for n0 in range(0, wo, block):
+        nb = min(block, wo - n0)
+        width = (sw * (nb - 1) + kw) * c
+        start = sw * n0 * c
+        acc = out[:, n0 : n0 + nb]
+        for i in range(kh):
+            xi = rows[i : i + sh * (ho - 1) + 1 : sh, start : start + width]
+            acc += xi @ band[i, :width, :nb]
+    return out
