@@ -6,6 +6,16 @@ from .methods import available_methods
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # Layer mode (issue 8) pulls in scipy's BLAS and FFT: import it on first use only.
+    if name == "conv2d_layer":
+        from .layer import conv2d_layer
+
+        return conv2d_layer
+    raise AttributeError(f"module 'convbench' has no attribute {name!r}")
+
+
 __all__ = [
     "ConfigError",
     "ConvbenchError",
