@@ -348,19 +348,30 @@ def compare_frames(
     records = []
     for key in sorted(b_rows.keys() | c_rows.keys(), key=str):
         records.append(_judge_cell(key, b_rows.get(key), c_rows.get(key), thresholds))
-    cells = pd.DataFrame.from_records(records)
-    cells["_order"] = cells["verdict"].map(VERDICT_ORDER) - cells["memory"].eq("regressed")
-    cells = cells.sort_values(["_order", "ratio"], ascending=[True, False], kind="stable")
-    cells = cells.drop(columns="_order").reset_index(drop=True)
-    timed = cells[cells["both_ok"] & np.isfinite(cells["ratio"]) & (cells["ratio"] > 0)]
-    geomean = float(np.exp(np.log(timed["ratio"]).mean())) if len(timed) else math.nan
+    cells = sort_cells(pd.DataFrame.from_records(records))
     return Comparison(
         cells=cells,
         thresholds=thresholds,
-        geomean=geomean,
+        geomean=geometric_mean(cells),
         fastest_changes=fastest_changes(base, current, thresholds.time),
         environment=environment_differences(base_meta or {}, current_meta or {}),
     )
+
+
+def sort_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """Worst first (failures, then by verdict), largest ratio first within a verdict."""
+    order = cells["verdict"].map(VERDICT_ORDER) - 2 * cells["failed"].astype(int)
+    order -= cells["memory"].eq("regressed").astype(int)
+    ranked = cells.assign(_order=order, _ratio=cells["ratio"].astype(float))
+    ranked = ranked.sort_values(["_order", "_ratio"], ascending=[True, False], kind="stable")
+    return ranked.drop(columns=["_order", "_ratio"]).reset_index(drop=True)
+
+
+def geometric_mean(cells: pd.DataFrame) -> float:
+    """Geometric mean of the median-time ratios of cells ``ok`` on both sides (nan if none)."""
+    ratios = cells.loc[cells["both_ok"], "ratio"].astype(float)
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    return float(np.exp(np.log(ratios).mean())) if len(ratios) else math.nan
 
 
 def _samples(row: Mapping, basis: TimeBasis) -> tuple[list[float], str]:
@@ -511,6 +522,8 @@ _VOLATILE = (
     "user",
     "hash",
     "config",
+    "methods",  # compared cell by cell instead
+    "interrupted",
 )
 
 
@@ -631,7 +644,13 @@ def table_rows(comparison: Comparison, *, show_all: bool = False) -> list[list[s
     quiet = {Verdict.unchanged.value, Verdict.not_timed.value}
     rows = []
     for cell in comparison.cells.to_dict("records"):
-        if not show_all and cell["verdict"] in quiet and cell["memory"] != "regressed":
+        confirmation = cell.get("confirmation") or ""
+        if (
+            not show_all
+            and cell["verdict"] in quiet
+            and cell["memory"] != "regressed"
+            and not confirmation
+        ):
             continue
         memory = cell["memory"] if cell["memory"] != "unchanged" else ""
         if memory:
@@ -644,7 +663,7 @@ def table_rows(comparison: Comparison, *, show_all: bool = False) -> list[list[s
                 _fmt_ratio(cell["ratio"]),
                 _fmt_ratio(cell["min_ratio"]),
                 memory,
-                str(cell["reason"]),
+                f"{confirmation}: {cell['reason']}" if confirmation else str(cell["reason"]),
             ]
         )
     return rows

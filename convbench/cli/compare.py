@@ -22,6 +22,7 @@ from ..compare import (
     to_markdown,
 )
 from ..errors import ConfigError
+from ..gate import confirmation_lines, gate_markdown, run_gate
 from ._app import EXIT_FAIL, EXIT_OK, command
 
 _STYLE = {
@@ -135,3 +136,46 @@ def compare_command(
     if markdown is not None:
         markdown.write_text(to_markdown(comparison, show_all=show_all))
     raise typer.Exit(EXIT_FAIL if comparison.failed else EXIT_OK)
+
+
+@command("gate")
+def gate_command(
+    sweep: Annotated[Path, typer.Argument(help="Sweep config (YAML), e.g. configs/ci.yaml.")],
+    baseline: Annotated[
+        Path, typer.Option("--baseline", help="Baseline results CSV of the same sweep.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where this run goes [default: results/<config>.csv]."),
+    ] = None,
+    confirm_rounds: Annotated[
+        int,
+        typer.Option("--confirm", help="Re-measure flagged cells up to this many times (0: off)."),
+    ] = 2,
+    factor: Factor = 1.10,
+    stat: StatOpt = Stat.min_median,
+    time: TimeOpt = TimeBasis.cpu,
+    memory_factor: MemoryFactor = 1.05,
+    alpha: Alpha = 0.002,
+    min_samples: MinSamples = 5,
+    max_spread: MaxSpread = 0.25,
+    markdown: Markdown = None,
+    show_all: ShowAll = False,
+) -> None:
+    """Run SWEEP, compare with --baseline, re-measure flagged cells, fail on what reproduces.
+
+    The one command a CI job calls. Exit 1 on a confirmed regression (or a method that now gives
+    wrong results or errors), 0 otherwise, 2 on bad input.
+    """
+    rule = thresholds_from(factor, stat, time, memory_factor, alpha, min_samples, max_spread)
+    if confirm_rounds < 0:
+        raise ConfigError(f"bad option: --confirm must be >= 0, got {confirm_rounds}")
+    output = output or Path("results") / f"{sweep.stem}.csv"
+    result = run_gate(sweep, baseline, output, rule, confirm_rounds=confirm_rounds)
+    console = Console(width=160)
+    print_comparison(result.final, show_all=show_all, console=console)
+    for line in confirmation_lines(result):
+        console.print(line, highlight=False)
+    if markdown is not None:
+        markdown.write_text(gate_markdown(result, show_all=show_all))
+    raise typer.Exit(EXIT_FAIL if result.failed else EXIT_OK)

@@ -1,0 +1,272 @@
+"""The CI gate: run a sweep, compare with a baseline, re-measure what looks bad, fail on what stays.
+
+A single pass of a whole sweep makes hundreds of comparisons at once, and noise between processes
+now and then shifts one cell by 8-12 %. So a flagged cell (regressed, memory regressed, or
+disturbed) is re-measured in a *fresh process*, up to ``confirm_rounds`` times, and the gate fails
+only when two consecutive measurements of a cell both say it regressed. A cell that re-measures
+as unchanged is cleared; one that never settles is reported as inconclusive and does not fail the
+gate. Cells that broke (``ok`` -> ``wrong``/``error``) fail at once: a wrong answer is not noise.
+
+Each pass is a subprocess running :func:`convbench.runner.run_sweep` (see
+:func:`measure_in_subprocess`); tests inject their own ``measure`` callable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .compare import (
+    Comparison,
+    Thresholds,
+    Verdict,
+    compare_frames,
+    geometric_mean,
+    sort_cells,
+    to_markdown,
+)
+from .errors import ResultsError
+from .results import read_meta, read_rows, row_key
+
+#: ``measure(sweep_path, output_csv, only)`` writes a results CSV; ``only=None`` means every cell.
+Measure = Callable[[Path, Path, "set[tuple] | None"], None]
+
+
+@dataclass
+class GateResult:
+    """What the gate saw: the first comparison, the confirmation rounds and the final verdicts.
+
+    ``final.cells`` carries a ``confirmation`` column: ``confirmed``, ``cleared``, ``unresolved``
+    or ``""`` for cells that were never re-measured.
+    """
+
+    first: Comparison
+    final: Comparison
+    rounds: list[dict] = field(default_factory=list)  # {"round", "csv", "measured"}
+    confirmed: set[tuple] = field(default_factory=set)
+    cleared: set[tuple] = field(default_factory=set)
+    unresolved: set[tuple] = field(default_factory=set)
+
+    @property
+    def failed(self) -> bool:
+        return self.final.failed
+
+
+def confirm_path(output: Path, round_no: int) -> Path:
+    """``results/ci.csv`` -> ``results/ci.confirm1.csv``."""
+    return output.with_name(f"{output.stem}.confirm{round_no}{output.suffix}")
+
+
+def run_gate(
+    sweep_path: str | os.PathLike,
+    baseline: str | os.PathLike,
+    output: str | os.PathLike,
+    thresholds: Thresholds | None = None,
+    *,
+    confirm_rounds: int = 2,
+    measure: Measure | None = None,
+) -> GateResult:
+    """Run ``sweep_path`` into ``output``, compare with ``baseline``, confirm flagged cells.
+
+    Parameters
+    ----------
+    sweep_path
+        The sweep config (YAML); checked before anything runs.
+    baseline
+        Results CSV of the same sweep made earlier, ideally on the same machine.
+    output
+        Where the first pass goes; confirmation rounds go beside it (:func:`confirm_path`).
+    thresholds
+        The verdict rule (:class:`convbench.compare.Thresholds`).
+    confirm_rounds
+        At most this many re-measurements of the flagged cells (0 = trust the first pass).
+    measure
+        How a pass is run; default :func:`measure_in_subprocess`.
+
+    Cost: one full pass of the sweep plus, per round, a pass over the flagged cells only.
+
+    Raises
+    ------
+    ResultsError, ConfigError
+        Bad baseline, bad config, or nothing in common (exit 2 at the CLI).
+    """
+    if confirm_rounds < 0:
+        raise ValueError(f"confirm_rounds must be >= 0, got {confirm_rounds}")
+    measure = measure or measure_in_subprocess
+    thresholds = thresholds or Thresholds()
+    sweep_path, baseline, output = Path(sweep_path), Path(baseline), Path(output)
+    base = read_rows(baseline)  # fail on a bad baseline before spending minutes measuring
+    base_meta = read_meta(baseline)
+    _check_config(sweep_path)
+
+    measure(sweep_path, output, None)
+    first = compare_frames(
+        base,
+        read_rows(output),
+        thresholds,
+        base_meta=base_meta,
+        current_meta=read_meta(output),
+        base_name=str(baseline),
+        current_name=str(output),
+    )
+    latest = {row_key(c): c for c in first.cells.to_dict("records")}
+    pending = first.flagged_keys()
+    result = GateResult(first=first, final=first)
+    for round_no in range(1, confirm_rounds + 1):
+        if not pending:
+            break
+        path = confirm_path(output, round_no)
+        measure(sweep_path, path, set(pending))
+        again = _compare_subset(base, read_rows(path), pending, thresholds)
+        result.rounds.append({"round": round_no, "csv": str(path), "measured": len(pending)})
+        for key in sorted(pending, key=str):
+            before, now = latest[key], again.get(key)
+            if now is None:  # the pass did not produce the cell (e.g. it was skipped this time)
+                continue
+            latest[key] = now
+            if _settled(now):
+                if now["failed"] and before["failed"] and not before["disturbed"]:
+                    result.confirmed.add(key)
+                elif not now["failed"]:
+                    result.cleared.add(key)
+                else:
+                    continue  # failed now, but the previous reading was disturbed: once more
+                pending.discard(key)
+    result.unresolved = set(pending) if result.rounds else set()
+    if not result.rounds:
+        # No confirmation asked for (or nothing flagged): the first pass is the verdict.
+        result.confirmed = {
+            k for k, c in latest.items() if c["failed"] and c["verdict"] != "broken"
+        }
+    result.final = _final(first, latest, result)
+    return result
+
+
+def _settled(cell: dict) -> bool:
+    return cell["verdict"] != Verdict.inconclusive.value and not cell["disturbed"]
+
+
+def _check_config(sweep_path: Path) -> None:
+    from .config import load_sweep  # the runner's module; imported here to keep compare light
+
+    load_sweep(sweep_path)
+
+
+def _compare_subset(
+    base: pd.DataFrame, current: pd.DataFrame, keys: set[tuple], thresholds: Thresholds
+) -> dict[tuple, dict]:
+    in_keys = [row_key(r) in keys for r in base.to_dict("records")]
+    try:
+        comparison = compare_frames(base[in_keys], current, thresholds)
+    except ResultsError:
+        return {}  # the re-measure produced none of the cells: they stay pending
+    return {row_key(c): c for c in comparison.cells.to_dict("records") if row_key(c) in keys}
+
+
+def _final(first: Comparison, latest: dict[tuple, dict], result: GateResult) -> Comparison:
+    rows = []
+    for cell in first.cells.to_dict("records"):
+        key = row_key(cell)
+        cell = dict(latest[key])
+        cell["confirmation"] = ""
+        if key in result.confirmed:
+            cell["confirmation"] = "confirmed"
+        elif key in result.cleared:
+            cell["confirmation"] = "cleared"
+        elif key in result.unresolved:
+            cell["confirmation"] = "unresolved"
+            cell["verdict"] = Verdict.inconclusive.value
+            cell["reason"] = (
+                f"did not settle in {len(result.rounds)} re-measurement(s); {cell['reason']}"
+            )
+        # Only a broken cell or a regression that reproduced fails the gate.
+        cell["failed"] = cell["verdict"] == Verdict.broken.value or key in result.confirmed
+        rows.append(cell)
+    cells = sort_cells(
+        pd.DataFrame.from_records(rows, columns=[*first.cells.columns, "confirmation"])
+    )
+    return Comparison(
+        cells=cells,
+        thresholds=first.thresholds,
+        geomean=geometric_mean(cells),
+        fastest_changes=first.fastest_changes,
+        environment=first.environment,
+    )
+
+
+def confirmation_lines(result: GateResult) -> list[str]:
+    """Plain-text lines saying what was re-measured and what came of it."""
+    if not result.rounds:
+        flagged = len(result.first.flagged_keys())
+        return (
+            [f"No cell needed re-measuring ({flagged} flagged, confirmation off)."]
+            if flagged
+            else ["No cell needed re-measuring."]
+        )
+    lines = [
+        f"Round {r['round']}: re-measured {r['measured']} flagged cell(s) in a fresh process "
+        f"-> {r['csv']}"
+        for r in result.rounds
+    ]
+    lines.append(
+        f"{len(result.confirmed)} regression(s) confirmed, {len(result.cleared)} cleared as noise, "
+        f"{len(result.unresolved)} unresolved (reported, not failed)."
+    )
+    return lines
+
+
+def gate_markdown(result: GateResult, *, show_all: bool = False) -> str:
+    """Markdown for ``$GITHUB_STEP_SUMMARY``: the final verdicts and the confirmation story."""
+    text = to_markdown(result.final, title="convbench gate", show_all=show_all)
+    return (
+        text
+        + "\n### Confirmation\n\n"
+        + "\n".join(f"- {s}" for s in confirmation_lines(result))
+        + "\n"
+    )
+
+
+# --------------------------------------------------------------------------- the measuring process
+
+
+def measure_in_subprocess(sweep_path: Path, output: Path, only: set[tuple] | None) -> None:
+    """Run the sweep (or only the ``only`` cells) in a fresh Python process.
+
+    A fresh process draws fresh between-process noise (memory layout, frequency state), which is
+    what a confirmation needs; re-measuring in the same process could repeat the same fluke.
+    """
+    cmd = [sys.executable, "-m", "convbench.gate", str(sweep_path), str(output)]
+    keys_file = None
+    if only is not None:
+        keys_file = output.with_suffix(".keys.json")
+        keys_file.write_text(json.dumps(sorted(list(k) for k in only)))
+        cmd.append(str(keys_file))
+    try:
+        proc = subprocess.run(cmd, check=False)
+    finally:
+        if keys_file is not None:
+            keys_file.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise ResultsError(f"{sweep_path}: measuring pass failed (exit {proc.returncode})")
+
+
+def _measure_main(argv: list[str]) -> None:
+    from .config import load_sweep
+    from .runner import run_sweep
+
+    sweep_path, output = Path(argv[0]), Path(argv[1])
+    only = None
+    if len(argv) > 2:
+        only = {tuple(k) for k in json.loads(Path(argv[2]).read_text())}
+    run_sweep(load_sweep(sweep_path), output, only=only, progress=sys.stderr.isatty())
+
+
+if __name__ == "__main__":
+    _measure_main(sys.argv[1:])

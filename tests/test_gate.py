@@ -1,0 +1,212 @@
+"""The gate: confirmation passes clear flukes and confirm real regressions; CLI exit codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import convbench.gate as gate_module
+from convbench.cases import Case
+from convbench.cli import app
+from convbench.errors import ResultsError
+from convbench.gate import confirm_path, gate_markdown, run_gate
+from convbench.results import RowWriter, make_row, read_rows, row_key, write_meta
+
+A = Case(input_size=(32, 32), kernel_size=(3, 3))
+B = Case(input_size=(48, 48), kernel_size=(5, 5))
+SWEEP_YAML = "input_size: [32, 48]\nkernel_size: 3\nmethods: [shift-add]\n"
+META = {"cpu_model": "Test CPU", "cores": 2}
+
+
+def timed_row(method, case, median, *, seed, wall_cpu=1.0, status="ok", reason=""):
+    if status != "ok":
+        return make_row(case, method, "direct", status, reason=reason)
+    cpu = median * np.exp(np.random.default_rng(seed).normal(0, 0.01, 20))
+    return make_row(
+        case,
+        method,
+        "direct",
+        "ok",
+        samples_s=cpu * wall_cpu,
+        cpu_samples_s=cpu,
+        time_median_s=float(np.median(cpu) * wall_cpu),
+        cpu_median_s=float(np.median(cpu)),
+        wall_cpu_ratio=wall_cpu,
+        repeats=20,
+    )
+
+
+def write_csv(path, rows):
+    with RowWriter(path) as w:
+        for r in rows:
+            w.write(r)
+    write_meta(path, META)
+    return path
+
+
+class ScriptedMeasure:
+    """A fake measuring pass: pass ``i`` gives each cell the (median, wall/CPU, status) scripted."""
+
+    def __init__(self, script: dict[tuple[str, Case], list]):
+        self.script = script
+        self.calls: list[set | None] = []
+
+    def __call__(self, sweep_path, output, only):
+        n = len(self.calls)
+        self.calls.append(None if only is None else set(only))
+        rows = []
+        for (method, case), passes in self.script.items():
+            spec = passes[min(n, len(passes) - 1)]
+            median, wall_cpu, status = (spec, 1.0, "ok") if isinstance(spec, float) else spec
+            row = timed_row(method, case, median, seed=100 * n + len(rows), wall_cpu=wall_cpu,
+                            status=status, reason="boom")  # fmt: skip
+            if only is None or row_key(row) in only:
+                rows.append(row)
+        write_csv(output, rows)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    sweep = tmp_path / "ci.yaml"
+    sweep.write_text(SWEEP_YAML)
+    base = write_csv(
+        tmp_path / "base.csv",
+        [timed_row("m", A, 1e-3, seed=1), timed_row("m", B, 1e-3, seed=2)],
+    )
+    return sweep, base, tmp_path / "out" / "ci.csv"
+
+
+def test_noise_only_passes_without_re_measuring(setup):
+    sweep, base, out = setup
+    measure = ScriptedMeasure({("m", A): [1e-3], ("m", B): [1.02e-3]})
+    result = run_gate(sweep, base, out, measure=measure)
+    assert not result.failed
+    assert measure.calls == [None]
+    assert result.rounds == []
+
+
+def test_a_fluke_is_cleared_by_re_measuring_only_that_cell(setup):
+    sweep, base, out = setup
+    measure = ScriptedMeasure({("m", A): [1.3e-3, 1e-3], ("m", B): [1e-3]})
+    result = run_gate(sweep, base, out, measure=measure)
+    key_a = row_key({"method": "m", **A.key()})
+    assert measure.calls == [None, {key_a}]
+    assert not result.failed
+    assert result.cleared == {key_a} and not result.confirmed
+    assert result.first.failed  # the first pass alone would have cried wolf
+    assert read_rows(confirm_path(out, 1))["input_h"].tolist() == [32]
+
+
+def test_a_real_regression_is_confirmed(setup):
+    sweep, base, out = setup
+    measure = ScriptedMeasure({("m", A): [1.3e-3], ("m", B): [1e-3]})
+    result = run_gate(sweep, base, out, measure=measure)
+    assert result.failed
+    assert len(measure.calls) == 2  # confirmed after one re-measure, no second round needed
+    cell = result.final.cells.iloc[0]
+    assert (cell["input_h"], cell["verdict"], cell["confirmation"]) == (
+        32,
+        "regressed",
+        "confirmed",
+    )
+    text = gate_markdown(result)
+    assert "1 regression(s) confirmed" in text and "confirmed: median x1.3" in text
+
+
+def test_a_disturbed_cell_needs_two_clean_readings(setup):
+    sweep, base, out = setup
+    disturbed = (1.3e-3, 3.0, "ok")
+    measure = ScriptedMeasure({("m", A): [disturbed, 1.3e-3, 1.3e-3], ("m", B): [1e-3]})
+    result = run_gate(sweep, base, out, measure=measure)
+    assert len(measure.calls) == 3
+    assert result.failed and len(result.confirmed) == 1
+
+
+def test_a_cell_that_never_settles_is_unresolved_not_failed(setup):
+    sweep, base, out = setup
+    disturbed = (1.3e-3, 3.0, "ok")
+    measure = ScriptedMeasure({("m", A): [1.3e-3, disturbed, disturbed], ("m", B): [1e-3]})
+    result = run_gate(sweep, base, out, measure=measure)
+    assert not result.failed
+    assert len(result.unresolved) == 1 and len(result.rounds) == 2
+    assert result.final.cells.iloc[0]["verdict"] == "inconclusive"
+
+
+def test_broken_fails_without_confirmation(setup):
+    sweep, base, out = setup
+    measure = ScriptedMeasure({("m", A): [(1e-3, 1.0, "wrong")], ("m", B): [1e-3]})
+    result = run_gate(sweep, base, out, measure=measure)
+    assert result.failed and measure.calls == [None]
+
+
+def test_confirmation_off_trusts_the_first_pass(setup):
+    sweep, base, out = setup
+    measure = ScriptedMeasure({("m", A): [1.3e-3, 1e-3], ("m", B): [1e-3]})
+    result = run_gate(sweep, base, out, confirm_rounds=0, measure=measure)
+    assert result.failed and measure.calls == [None]
+
+
+def test_bad_baseline_fails_before_measuring(setup):
+    sweep, _, out = setup
+    measure = ScriptedMeasure({("m", A): [1e-3]})
+    with pytest.raises(ResultsError, match="no such results file"):
+        run_gate(sweep, out.parent / "nope.csv", out, measure=measure)
+    assert measure.calls == []
+
+
+def invoke_gate(monkeypatch, measure, *args):
+    monkeypatch.setattr(gate_module, "measure_in_subprocess", measure)
+    return CliRunner().invoke(app, ["gate", *map(str, args)])
+
+
+def test_cli_gate_exit_codes(setup, monkeypatch):
+    sweep, base, out = setup
+    md = out.parent.parent / "gate.md"
+    real = ScriptedMeasure({("m", A): [1.3e-3], ("m", B): [1e-3]})
+    result = invoke_gate(monkeypatch, real, sweep, "--baseline", base, "-o", out, "--markdown", md)
+    assert result.exit_code == 1, result.output
+    assert "confirmed" in result.output and "## convbench gate" in md.read_text()
+    fluke = ScriptedMeasure({("m", A): [1.3e-3, 1e-3], ("m", B): [1e-3]})
+    result = invoke_gate(monkeypatch, fluke, sweep, "--baseline", base, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "1 cleared as noise" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--baseline", "{tmp}/absent.csv"], "no such results file"),
+        (["--baseline", "{base}", "--confirm", "-1"], "--confirm must be >= 0"),
+        (["--baseline", "{base}", "--factor", "1"], "factor must be > 1"),
+    ],
+)
+def test_cli_gate_bad_input_exits_2(setup, monkeypatch, args, message):
+    sweep, base, out = setup
+    args = [a.format(tmp=out.parent, base=base) for a in args]
+    result = invoke_gate(monkeypatch, ScriptedMeasure({}), sweep, *args, "-o", out)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_cli_gate_bad_config_exits_2(setup, monkeypatch):
+    _, base, out = setup
+    bad = out.parent.parent / "bad.yaml"
+    bad.write_text("input_size: 32\nkernel_size: 3\nmethods: [no-such-method]\n")
+    result = invoke_gate(monkeypatch, ScriptedMeasure({}), bad, "--baseline", base, "-o", out)
+    assert result.exit_code == 2 and "no-such-method" in result.output, result.output
+
+
+@pytest.mark.slow
+def test_real_subprocess_pass_against_itself(tmp_path):
+    # End to end through the real runner in a fresh process: a tiny sweep gated against itself.
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(
+        "input_size: 16\nkernel_size: 3\nmethods: [shift-add]\nmemory_pass: false\n"
+        "timing: {warmup: 1, min_sample_s: 0.001, repeats: 5, min_repeats: 3}\n"
+    )
+    base = tmp_path / "base.csv"
+    gate_module.measure_in_subprocess(sweep, base, None)
+    rows = read_rows(base)
+    assert rows["status"].tolist() == ["ok"] and len(rows.loc[0, "cpu_samples_s"]) == 5
+    result = run_gate(sweep, base, tmp_path / "cur.csv", confirm_rounds=1)
+    assert set(result.first.cells["method"]) == {"shift-add"}
