@@ -78,6 +78,10 @@ def round_back(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 # --- memory estimates (bytes) ----------------------------------------------------------------
 
+#: numpy's iterator buffers a reduction over several axes (up to 8192 elements per operand);
+#: measured at about 110 KiB for float64 whatever the size, so budget a fixed 128 KiB.
+REDUCTION_BUFFERS = 128 * 1024
+
 
 def padded_bytes(case: Case, itemsize: int | None = None) -> int:
     """Bytes of the zero-padded copy of the input (0 when there is no padding)."""

@@ -10,10 +10,11 @@ from .registry import register
 
 
 def _toeplitz_bytes(case: Case) -> int:
-    # The dense operator (Ho*Wo) x (Hp*Wp*C), plus the index grids used to fill it.
+    # The dense operator (Ho*Wo) x (Hp*Wp*C), plus the four index arrays fancy indexing
+    # broadcasts to (Ho, Wo, kh, kw) to fill it.
     (ho, wo), (hp, wp), (kh, kw) = case.output_size, case.padded_size, case.kernel_size
     operator = ho * wo * hp * wp * case.channels * case.itemsize
-    indices = 2 * ho * wo * kh * kw * 8
+    indices = 4 * ho * wo * kh * kw * 8
     return operator + indices + padded_bytes(case) + output_bytes(case)
 
 

@@ -10,12 +10,23 @@ import numpy as np
 from skimage.util import view_as_windows
 
 from ..cases import Case, Pair
-from ._common import output_bytes, pad_zeros, padded_bytes, window_view, windows_bytes
+from ._common import (
+    REDUCTION_BUFFERS,
+    output_bytes,
+    pad_zeros,
+    padded_bytes,
+    window_view,
+    windows_bytes,
+)
 from .registry import register
 
 
 def _copy_windows_bytes(case: Case) -> int:
     return windows_bytes(case) + padded_bytes(case) + output_bytes(case)
+
+
+def _product_bytes(case: Case) -> int:
+    return _copy_windows_bytes(case) + REDUCTION_BUFFERS
 
 
 def _einsum_bytes(case: Case) -> int:
@@ -30,7 +41,7 @@ def _window_axes(kernel: np.ndarray, first: int) -> tuple[int, ...]:
     "strided-view",
     family="view",
     origin="seed 000: the study's 'stride-view conv' (as_strided, sum(view * kernel))",
-    estimate_bytes=_copy_windows_bytes,
+    estimate_bytes=_product_bytes,
     summary="2D + depth, any stride/padding; materialises the Ho*Wo*kh*kw*C product",
 )
 def strided_view(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
