@@ -1,0 +1,512 @@
+"""Figures of a results CSV: per-method heatmaps over input size × kernel size, the fastest method
+per cell, and the fastest method's margin over the runner-up.
+
+The work is split in two so that tests can check what is drawn:
+
+- :func:`facet_grids` turns the tidy rows into :class:`FacetGrid` objects (plain arrays: the swept
+  values, one 2D array per method, status masks, the winner per cell, the margin and the ties);
+- :func:`draw_facet` and :func:`draw_margin` turn one grid into a :class:`matplotlib.figure.Figure`.
+
+Nothing here touches pyplot's global state or saves files: the caller decides where figures go.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from scipy.stats import mannwhitneyu
+
+from .errors import ResultsError
+from .results import read_meta, read_rows
+
+#: Columns that split a sweep into separate figures (one figure per combination present).
+FACET_KEYS: tuple[str, ...] = (
+    "depth",
+    "stride_h",
+    "stride_w",
+    "pad_h",
+    "pad_w",
+    "dtype",
+    "batch",
+    "filters",
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a heatmap shows: a results column, its unit, and whether smaller is better."""
+
+    name: str
+    column: str
+    label: str
+    lower_is_better: bool
+    scales_with_per: bool = False
+
+
+METRICS: dict[str, Metric] = {
+    "time": Metric("time", "time_median_s", "median wall time", True, scales_with_per=True),
+    "memory": Metric("memory", "peak_bytes", "peak extra memory (bytes)", True),
+    "gflops": Metric("gflops", "gflops", "GFLOP/s", False),
+}
+
+#: Marker per non-``ok`` status, drawn on top of the heatmap cell (the cell itself stays blank).
+STATUS_MARKERS: dict[str, dict[str, object]] = {
+    "wrong": {"marker": "X", "color": "black", "label": "wrong result"},
+    "error": {"marker": "^", "color": "black", "label": "error"},
+    "skipped": {"marker": "o", "color": "0.35", "label": "skipped (budget/rule)"},
+    "unsupported": {"marker": "s", "color": "0.35", "label": "unsupported"},
+}
+
+# Okabe & Ito (2008) then Paul Tol's "muted" scheme: 16 colours that stay distinguishable for the
+# common colour-vision deficiencies. Beyond that colours repeat (with a different index).
+PALETTE: tuple[str, ...] = (
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#000000",
+    "#332288",
+    "#88CCEE",
+    "#44AA99",
+    "#117733",
+    "#999933",
+    "#DDCC77",
+    "#CC6677",
+    "#882255",
+    "#AA4499",
+)
+
+#: p-value above which two methods' samples count as indistinguishable (Mann–Whitney U).
+TIE_P_VALUE = 0.05
+#: Relative difference under which two memory figures count as a tie (memory has no samples).
+MEMORY_TIE_REL = 0.01
+
+
+def method_order(extra: Sequence[str] = ()) -> list[str]:
+    """Every registered method in registry order, then ``extra`` names unknown to it, by name."""
+    from .methods import available_methods
+
+    known = available_methods()
+    return known + sorted(set(extra) - set(known))
+
+
+def method_colors(methods: Sequence[str]) -> dict[str, str]:
+    """A colour per method, fixed by its place in :func:`method_order` (same in every figure)."""
+    order = method_order(methods)
+    return {m: PALETTE[order.index(m) % len(PALETTE)] for m in methods}
+
+
+@dataclass
+class FacetGrid:
+    """Everything one facet's figures draw, as arrays indexed ``[kernel_index, input_index]``.
+
+    Attributes
+    ----------
+    facet : the facet's values (``FACET_KEYS`` -> value).
+    metric : the :class:`Metric` shown.
+    per : calls per value (``time`` is multiplied by it).
+    inputs, kernels : the swept (h, w) sizes along x and y, sorted.
+    methods : the methods drawn, in :func:`method_order`.
+    values : method -> float array (ny, nx); NaN where the method has no ``ok`` value.
+    status : method -> str array (ny, nx); the row's status, ``""`` where there is no row.
+    samples : method -> object array (ny, nx) of raw time samples (lists; empty when unknown).
+    measured : bool (ny, nx): some method has a row for the cell (False = infeasible / not swept).
+    fastest : int (ny, nx): index into ``methods`` of the best value, -1 where nobody has one.
+    runner_up : int (ny, nx): index of the second best, -1 where fewer than two have a value.
+    margin : float (ny, nx): runner-up value / best value for lower-is-better metrics (best /
+        runner-up for gflops), so always >= 1; NaN without a runner-up.
+    tie : bool (ny, nx): best and runner-up cannot be told apart (see :func:`is_tie`).
+    vmin, vmax : the shared colour range of every method panel.
+    """
+
+    facet: dict[str, object]
+    metric: Metric
+    per: int
+    inputs: list[tuple[int, int]]
+    kernels: list[tuple[int, int]]
+    methods: list[str]
+    values: dict[str, np.ndarray]
+    status: dict[str, np.ndarray]
+    samples: dict[str, np.ndarray] = field(repr=False)
+    measured: np.ndarray = field(repr=False)
+    fastest: np.ndarray = field(repr=False)
+    runner_up: np.ndarray = field(repr=False)
+    margin: np.ndarray = field(repr=False)
+    tie: np.ndarray = field(repr=False)
+    vmin: float = np.nan
+    vmax: float = np.nan
+
+    @property
+    def input_labels(self) -> list[str]:
+        """``n`` for square inputs, ``h×w`` otherwise."""
+        return [size_label(s) for s in self.inputs]
+
+    @property
+    def kernel_labels(self) -> list[str]:
+        return [size_label(s) for s in self.kernels]
+
+    @property
+    def title(self) -> str:
+        return facet_label(self.facet)
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe name of the facet, e.g. ``d5-s2-p0-float64``."""
+        return facet_slug(self.facet)
+
+
+def size_label(size: tuple[int, int]) -> str:
+    h, w = size
+    return str(h) if h == w else f"{h}×{w}"
+
+
+def _pair_text(h: object, w: object) -> str:
+    return f"{h}" if h == w else f"({h}, {w})"
+
+
+def facet_label(facet: Mapping[str, object]) -> str:
+    """``depth 5, stride 2, padding 0, float64`` (+ batch/filters in layer mode)."""
+    parts = [
+        f"depth {facet['depth']}" if facet["depth"] else "2D",
+        f"stride {_pair_text(facet['stride_h'], facet['stride_w'])}",
+        f"padding {_pair_text(facet['pad_h'], facet['pad_w'])}",
+        str(facet["dtype"]),
+    ]
+    if facet.get("batch"):
+        parts.append(f"batch {facet['batch']}")
+    if facet.get("filters"):
+        parts.append(f"filters {facet['filters']}")
+    return ", ".join(parts)
+
+
+def facet_slug(facet: Mapping[str, object]) -> str:
+    def pair(a: str, b: str) -> str:
+        return f"{facet[a]}" if facet[a] == facet[b] else f"{facet[a]}x{facet[b]}"
+
+    slug = f"d{facet['depth']}-s{pair('stride_h', 'stride_w')}-p{pair('pad_h', 'pad_w')}"
+    slug += f"-{facet['dtype']}"
+    if facet.get("batch"):
+        slug += f"-n{facet['batch']}"
+    if facet.get("filters"):
+        slug += f"-f{facet['filters']}"
+    return slug
+
+
+def machine_label(meta: Mapping[str, object]) -> str:
+    """``CPU model, N threads`` from a sidecar, tolerating the keys older sidecars may lack."""
+
+    def find(*names: str) -> object:
+        for scope in (meta, meta.get("machine") or {}, meta.get("config") or {}):
+            if isinstance(scope, Mapping):
+                for name in names:
+                    if scope.get(name) not in (None, ""):
+                        return scope[name]
+        return None
+
+    cpu = find("cpu_model", "cpu", "processor")
+    threads = find("threads", "n_threads", "blas_threads")
+    parts = [str(cpu) if cpu else "unknown CPU"]
+    if threads is not None:
+        parts.append(f"{threads} thread{'s' if str(threads) != '1' else ''}")
+    return ", ".join(parts)
+
+
+def load(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
+    """The rows and sidecar of one results CSV (:class:`ResultsError` when unusable)."""
+    return read_rows(path), read_meta(path)
+
+
+def select_methods(df: pd.DataFrame, methods: Sequence[str] | None) -> pd.DataFrame:
+    """Keep only ``methods`` (all when None); unknown names are an error naming them."""
+    if not methods:
+        return df
+    missing = sorted(set(methods) - set(df["method"]))
+    if missing:
+        raise ResultsError(
+            f"--methods: not in the results: {', '.join(missing)} "
+            f"(present: {', '.join(sorted(set(df['method'])))})"
+        )
+    return df[df["method"].isin(methods)]
+
+
+def facet_grids(
+    df: pd.DataFrame,
+    metric: str = "time",
+    *,
+    methods: Sequence[str] | None = None,
+    per: int = 1,
+) -> list[FacetGrid]:
+    """One :class:`FacetGrid` per combination of ``FACET_KEYS`` present in ``df``.
+
+    Cost: O(rows) plus one Mann–Whitney test per cell.
+
+    Raises
+    ------
+    ResultsError
+        For an unknown metric, a ``--methods`` name not in the data, or a metric with no value.
+    """
+    if metric not in METRICS:
+        raise ResultsError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if per < 1:
+        raise ResultsError(f"--per must be >= 1, got {per}")
+    m = METRICS[metric]
+    df = select_methods(df, methods)
+    values = pd.to_numeric(df[m.column], errors="coerce")
+    usable = (df["status"] == "ok") & values.notna() & (values > 0)
+    if not usable.any():
+        raise ResultsError(f"no usable {m.name} values ({m.column}) in the results")
+    df = df.assign(value_=values.where(usable) * (per if m.scales_with_per else 1))
+    grids = []
+    for key, part in df.groupby(list(FACET_KEYS), sort=True):
+        facet = dict(zip(FACET_KEYS, (_plain(k) for k in key), strict=True))
+        grids.append(_grid(part, facet, m, per))
+    return grids
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _sizes(part: pd.DataFrame, what: str) -> list[tuple[int, int]]:
+    pairs = part[[f"{what}_h", f"{what}_w"]].astype(int).itertuples(index=False, name=None)
+    return sorted(set(pairs))
+
+
+def _grid(part: pd.DataFrame, facet: dict, metric: Metric, per: int) -> FacetGrid:
+    inputs = _sizes(part, "input")
+    kernels = _sizes(part, "kernel")
+    methods = [m for m in method_order(part["method"].unique()) if m in set(part["method"])]
+    xi = {s: i for i, s in enumerate(inputs)}
+    yi = {s: i for i, s in enumerate(kernels)}
+    shape = (len(kernels), len(inputs))
+    values = {m: np.full(shape, np.nan) for m in methods}
+    status = {m: np.full(shape, "", dtype=object) for m in methods}
+    samples = {m: np.empty(shape, dtype=object) for m in methods}
+    for arr in samples.values():
+        arr.fill([])
+    for row in part.itertuples(index=False):
+        y = yi[(int(row.kernel_h), int(row.kernel_w))]
+        x = xi[(int(row.input_h), int(row.input_w))]
+        values[row.method][y, x] = row.value_
+        status[row.method][y, x] = row.status
+        samples[row.method][y, x] = list(row.samples_s)
+    measured = np.zeros(shape, dtype=bool)
+    for s in status.values():
+        measured |= s != ""
+    fastest, runner_up, margin, tie = _rank(methods, values, samples, metric)
+    finite = np.concatenate([v[np.isfinite(v)] for v in values.values()])
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (1.0, 10.0)
+    if vmin == vmax:  # one distinct value: widen so LogNorm has a range
+        vmin, vmax = vmin / 2, vmax * 2
+    return FacetGrid(
+        facet=facet,
+        metric=metric,
+        per=per,
+        inputs=inputs,
+        kernels=kernels,
+        methods=methods,
+        values=values,
+        status=status,
+        samples=samples,
+        measured=measured,
+        fastest=fastest,
+        runner_up=runner_up,
+        margin=margin,
+        tie=tie,
+        vmin=vmin,
+        vmax=vmax,
+    )
+
+
+def _rank(
+    methods: list[str],
+    values: dict[str, np.ndarray],
+    samples: dict[str, np.ndarray],
+    metric: Metric,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    stack = np.stack([values[m] for m in methods])  # (methods, ny, nx)
+    # Sort so that the best comes first; NaN (no value) always sorts last.
+    key = stack if metric.lower_is_better else -stack
+    order = np.argsort(np.where(np.isnan(key), np.inf, key), axis=0, kind="stable")
+    count = np.isfinite(stack).sum(axis=0)
+    fastest = np.where(count >= 1, order[0], -1)
+    runner_up = np.where(count >= 2, order[1] if len(methods) > 1 else -1, -1)
+    margin = np.full(count.shape, np.nan)
+    tie = np.zeros(count.shape, dtype=bool)
+    for y, x in zip(*np.nonzero(count >= 2), strict=True):
+        best, second = methods[fastest[y, x]], methods[runner_up[y, x]]
+        a, b = values[best][y, x], values[second][y, x]
+        margin[y, x] = b / a if metric.lower_is_better else a / b
+        tie[y, x] = is_tie(metric, a, b, samples[best][y, x], samples[second][y, x])
+    return fastest, runner_up, margin, tie
+
+
+def is_tie(metric: Metric, a: float, b: float, samples_a: list, samples_b: list) -> bool:
+    """Whether two cells' values cannot be told apart.
+
+    Timings (and gflops, which derive from them) use a two-sided Mann–Whitney U test on the raw
+    samples (p > ``TIE_P_VALUE``); with fewer than 3 samples each they are never called a tie.
+    Memory has no samples: a tie is a relative difference under ``MEMORY_TIE_REL``.
+    """
+    if metric.name == "memory":
+        return abs(a - b) <= MEMORY_TIE_REL * max(a, b)
+    if len(samples_a) < 3 or len(samples_b) < 3:
+        return False
+    if len(set(samples_a) | set(samples_b)) == 1:
+        return True
+    return bool(mannwhitneyu(samples_a, samples_b, alternative="two-sided").pvalue > TIE_P_VALUE)
+
+
+# ---------------------------------------------------------------------------------- drawing
+
+
+def _cell_axes(ax, grid: FacetGrid) -> None:
+    ax.set_xticks(range(len(grid.inputs)), grid.input_labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(grid.kernels)), grid.kernel_labels, fontsize=7)
+    ax.set_xlabel("input size n (n×n)")
+    ax.set_ylabel("kernel size f (f×f)")
+    ax.set_xlim(-0.5, len(grid.inputs) - 0.5)
+    ax.set_ylim(-0.5, len(grid.kernels) - 0.5)
+
+
+def colorbar_label(grid: FacetGrid) -> str:
+    m = grid.metric
+    if m.name == "time":
+        return f"seconds per {grid.per} calls" if grid.per > 1 else "seconds per call"
+    return m.label
+
+
+def value_norm(grid: FacetGrid) -> Normalize:
+    """The shared log colour scale of every method panel."""
+    return LogNorm(vmin=grid.vmin, vmax=grid.vmax)
+
+
+def _mark_statuses(ax, grid: FacetGrid, method: str) -> set[str]:
+    shown = set()
+    for name, style in STATUS_MARKERS.items():
+        ys, xs = np.nonzero(grid.status[method] == name)
+        if len(xs):
+            ax.scatter(xs, ys, marker=style["marker"], s=14, facecolors="none"
+                       if style["marker"] in "os" else style["color"],
+                       edgecolors=style["color"], linewidths=0.8)  # fmt: skip
+            shown.add(name)
+    return shown
+
+
+def _panel_grid(count: int) -> tuple[int, int]:
+    cols = min(4, count)
+    return -(-count // cols), cols
+
+
+def draw_facet(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Figure:
+    """A panel per method (shared log colour scale) and a last panel with the best method per cell.
+
+    Blank cells have no value (infeasible, not swept, or not ``ok``); non-``ok`` rows are marked
+    with the symbols of ``STATUS_MARKERS``.
+    """
+    n = len(grid.methods) + 1
+    rows, cols = _panel_grid(n)
+    fig = Figure(figsize=(3.6 * cols + 1.5, 3.2 * rows + 1.2), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    norm = value_norm(grid)
+    image = None
+    shown: set[str] = set()
+    for ax, method in zip(axes, grid.methods, strict=False):
+        data = np.ma.masked_invalid(grid.values[method])
+        image = ax.imshow(data, origin="lower", cmap="viridis", norm=norm, aspect="auto")
+        shown |= _mark_statuses(ax, grid, method)
+        ax.set_title(method, fontsize=9)
+        _cell_axes(ax, grid)
+    fig.colorbar(image, ax=axes[: len(grid.methods)].tolist(), label=colorbar_label(grid))
+    _draw_fastest(axes[len(grid.methods)], grid)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    if shown:
+        handles = [
+            Line2D([], [], linestyle="", marker=STATUS_MARKERS[s]["marker"],
+                   color=STATUS_MARKERS[s]["color"], markerfacecolor="none"
+                   if STATUS_MARKERS[s]["marker"] in "os" else STATUS_MARKERS[s]["color"],
+                   label=STATUS_MARKERS[s]["label"])
+            for s in STATUS_MARKERS if s in shown
+        ]  # fmt: skip
+        fig.legend(handles=handles, loc="outside lower left", ncols=len(handles), fontsize=8)
+    fig.suptitle(_suptitle(grid, meta, grid.metric.label))
+    return fig
+
+
+def best_word(grid: FacetGrid) -> str:
+    return {"time": "fastest", "memory": "least memory", "gflops": "most GFLOP/s"}[grid.metric.name]
+
+
+def _draw_fastest(ax, grid: FacetGrid) -> None:
+    colors = method_colors(grid.methods)
+    cmap = ListedColormap([colors[m] for m in grid.methods])
+    norm = BoundaryNorm(np.arange(len(grid.methods) + 1) - 0.5, len(grid.methods))
+    data = np.ma.masked_less(grid.fastest, 0)
+    ax.imshow(data, origin="lower", cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    ax.set_title(f"{best_word(grid)} method", fontsize=9)
+    _cell_axes(ax, grid)
+    winners = [m for i, m in enumerate(grid.methods) if (grid.fastest == i).any()]
+    ax.legend(
+        handles=[Patch(color=colors[m], label=m) for m in winners],
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+        fontsize=7,
+        frameon=False,
+    )
+
+
+def draw_margin(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Figure:
+    """The best method's margin over the runner-up per cell, in percent; ties hatched."""
+    fig = Figure(figsize=(6.5, 5), layout="constrained")
+    ax = fig.subplots()
+    pct = np.ma.masked_invalid((grid.margin - 1) * 100)
+    top = max(float(pct.max()) if pct.count() else 1.0, 1.0)
+    image = ax.imshow(pct, origin="lower", cmap="magma_r", vmin=0, vmax=top, aspect="auto")
+    ys, xs = np.nonzero(grid.tie)
+    ax.scatter(xs, ys, marker="$=$", s=30, color="tab:cyan")
+    _cell_axes(ax, grid)
+    better = "faster" if grid.metric.name != "memory" else "smaller"
+    fig.colorbar(image, ax=ax, label=f"best is {better} than the runner-up by (%)")
+    ax.legend(
+        handles=[
+            Line2D([], [], linestyle="", marker="$=$", color="tab:cyan", label="tie (indistinct)")
+        ],
+        loc="upper left",
+        fontsize=8,
+    )
+    fig.suptitle(_suptitle(grid, meta, f"margin of the {best_word(grid)} method"))
+    return fig
+
+
+def _suptitle(grid: FacetGrid, meta: Mapping[str, object] | None, what: str) -> str:
+    return f"{what} — {grid.title}\n{machine_label(meta or {})}"
+
+
+def figures(
+    path: str | os.PathLike,
+    metric: str = "time",
+    *,
+    methods: Sequence[str] | None = None,
+    per: int = 1,
+) -> list[tuple[str, Figure]]:
+    """Every figure of one results CSV as ``(file stem, Figure)`` pairs, e.g.
+    ``("time-d0-s1-p0-float64", fig)`` and ``("time-d0-s1-p0-float64-margin", fig)``."""
+    df, meta = load(path)
+    out = []
+    for grid in facet_grids(df, metric, methods=methods, per=per):
+        stem = f"{metric}-{grid.slug}"
+        out.append((stem, draw_facet(grid, meta)))
+        out.append((f"{stem}-margin", draw_margin(grid, meta)))
+    return out

@@ -1,0 +1,230 @@
+"""`convbench plot`: what the figures draw (arrays, masks, scales, labels) and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures.synthetic import (
+    fft_cost,
+    shift_add_cost,
+    strided_view_cost,
+    view_bytes,
+    write_results,
+)
+from matplotlib.collections import PathCollection
+from matplotlib.colors import LogNorm
+from typer.testing import CliRunner
+
+from convbench import plot
+from convbench.cli import app
+from convbench.errors import ResultsError
+from convbench.results import read_rows
+
+MODEL = {"fft": fft_cost, "shift-add": shift_add_cost, "strided-view": strided_view_cost}
+INPUTS = [8, 16, 32, 64]
+KERNELS = [1, 3, 9, 17, 33]
+
+
+@pytest.fixture
+def study_csv(tmp_path):
+    return write_results(tmp_path / "study.csv", MODEL, INPUTS, KERNELS)
+
+
+@pytest.fixture
+def grid(study_csv):
+    (only,) = plot.facet_grids(read_rows(study_csv), "time")
+    return only
+
+
+def expected_winners(csv, best="idxmin", column="time_median_s"):
+    df = read_rows(csv)
+    ok = df[df["status"] == "ok"]
+    return getattr(ok.pivot_table(index=["kernel_h", "input_h"], columns="method", values=column),
+                   best)(axis=1)  # fmt: skip
+
+
+def test_fastest_is_the_argmin_of_the_csv(study_csv, grid):
+    winners = expected_winners(study_csv)
+    assert len(winners) > 5
+    for (f, n), method in winners.items():
+        y, x = grid.kernels.index((f, f)), grid.inputs.index((n, n))
+        assert grid.methods[grid.fastest[y, x]] == method
+    # the fixture's pattern shows up: more than one method wins somewhere
+    assert len(set(winners)) >= 2
+
+
+def test_infeasible_cells_are_blank(grid):
+    y, x = grid.kernels.index((33, 33)), grid.inputs.index((8, 8))
+    assert not grid.measured[y, x]
+    assert grid.fastest[y, x] == -1
+    assert all(np.isnan(v[y, x]) for v in grid.values.values())
+    assert grid.measured[grid.kernels.index((3, 3)), grid.inputs.index((8, 8))]
+
+
+def test_values_are_the_csv_medians_in_swept_order(study_csv, grid):
+    df = read_rows(study_csv)
+    row = df[(df.method == "fft") & (df.input_h == 32) & (df.kernel_h == 9)].iloc[0]
+    y, x = grid.kernels.index((9, 9)), grid.inputs.index((32, 32))
+    assert grid.values["fft"][y, x] == pytest.approx(row.time_median_s)
+    assert grid.input_labels == [str(n) for n in INPUTS]
+    assert grid.kernel_labels == [str(f) for f in KERNELS]
+
+
+def test_method_panels_share_one_log_norm_and_carry_swept_ticks(grid):
+    fig = plot.draw_facet(grid, {"cpu_model": "Test CPU", "threads": 1})
+    panels = [ax for ax in fig.axes if ax.get_title() in grid.methods]
+    assert len(panels) == len(grid.methods)
+    norms = [ax.images[0].norm for ax in panels]
+    assert all(isinstance(n, LogNorm) for n in norms)
+    assert {(n.vmin, n.vmax) for n in norms} == {(grid.vmin, grid.vmax)}
+    finite = np.concatenate([v[np.isfinite(v)] for v in grid.values.values()])
+    assert (grid.vmin, grid.vmax) == (finite.min(), finite.max())
+    ax = panels[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(n) for n in INPUTS]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [str(f) for f in KERNELS]
+    assert "Test CPU" in fig._suptitle.get_text()
+    assert "stride 1" in fig._suptitle.get_text()
+    # infeasible cells are masked in the drawn image, not zero-filled
+    drawn = panels[0].images[0].get_array()
+    assert drawn.mask[grid.kernels.index((33, 33)), grid.inputs.index((8, 8))]
+    colorbar_labels = [a.get_ylabel() for a in fig.axes]
+    assert "seconds per call" in colorbar_labels
+
+
+def test_fastest_panel_draws_the_fastest_array(grid):
+    fig = plot.draw_facet(grid)
+    (ax,) = [a for a in fig.axes if a.get_title() == "fastest method"]
+    drawn = ax.images[0].get_array()
+    assert np.array_equal(drawn.filled(-1), grid.fastest)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(legend) == sorted({grid.methods[i] for i in grid.fastest.ravel() if i >= 0})
+
+
+def test_non_ok_rows_are_masked_and_marked(tmp_path):
+    model = {**MODEL, "shift-add": lambda c: "skipped" if c.kernel_size[0] == 9 else 1e-9}
+    csv = write_results(tmp_path / "s.csv", model, INPUTS, KERNELS)
+    (g,) = plot.facet_grids(read_rows(csv), "time")
+    y = g.kernels.index((9, 9))
+    feasible = [n >= 9 for n in INPUTS]
+    assert list(g.status["shift-add"][y]) == ["skipped" if ok else "" for ok in feasible]
+    assert np.isnan(g.values["shift-add"][y]).all()
+    assert list(g.measured[y]) == feasible
+    fig = plot.draw_facet(g)
+    (ax,) = [a for a in fig.axes if a.get_title() == "shift-add"]
+    (marks,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    expected = [(x, y) for x, ok in enumerate(feasible) if ok]
+    assert sorted(map(tuple, marks.get_offsets())) == expected
+    assert any("skipped" in t.get_text() for t in fig.legends[0].get_texts())
+
+
+def test_per_scales_times_and_the_colourbar_label(study_csv, grid):
+    (g10,) = plot.facet_grids(read_rows(study_csv), "time", per=10)
+    np.testing.assert_allclose(g10.values["fft"], grid.values["fft"] * 10)
+    assert plot.colorbar_label(g10) == "seconds per 10 calls"
+
+
+def test_gflops_best_is_the_largest(study_csv):
+    (g,) = plot.facet_grids(read_rows(study_csv), "gflops")
+    winners = expected_winners(study_csv, "idxmax", "gflops")
+    for (f, n), method in winners.items():
+        assert g.methods[g.fastest[g.kernels.index((f, f)), g.inputs.index((n, n))]] == method
+
+
+def test_memory_metric_and_subset(tmp_path):
+    csv = write_results(
+        tmp_path / "m.csv", MODEL, INPUTS, KERNELS, depth=5, stride=2,
+        peak=lambda m, c: view_bytes(c) if m == "strided-view" else 1000,
+    )  # fmt: skip
+    (g,) = plot.facet_grids(read_rows(csv), "memory", methods=["fft", "strided-view"])
+    assert g.methods == [m for m in plot.method_order() if m in {"fft", "strided-view"}]
+    assert g.facet["depth"] == 5 and g.facet["stride_h"] == 2
+    y, x = g.kernels.index((3, 3)), g.inputs.index((64, 64))
+    assert g.values["strided-view"][y, x] == 31 * 31 * 9 * 5 * 8
+    assert g.methods[g.fastest[y, x]] == "fft"
+
+
+def test_margin_and_ties(tmp_path):
+    model = {"a": lambda c: 1e-3, "b": lambda c: 1e-3 if c.kernel_size[0] == 1 else 3e-3}
+    csv = write_results(tmp_path / "t.csv", model, [8, 16], [1, 3])
+    (g,) = plot.facet_grids(read_rows(csv), "time")
+    assert g.tie[0].all(), "same cost, overlapping samples: a tie"
+    assert not g.tie[1].any()
+    np.testing.assert_allclose(g.margin[1], 3.0, rtol=0.05)
+    fig = plot.draw_margin(g)
+    assert np.allclose(fig.axes[0].images[0].get_array(), (g.margin - 1) * 100)
+
+
+def test_facets_split_by_depth_and_dtype(tmp_path):
+    a = write_results(tmp_path / "a.csv", MODEL, [8, 16], [1, 3])
+    b = write_results(tmp_path / "b.csv", MODEL, [8, 16], [1, 3], depth=5, dtype="float32")
+    df = pd.concat([read_rows(a), read_rows(b)])
+    grids = plot.facet_grids(df, "time")
+    assert [(g.facet["depth"], g.facet["dtype"]) for g in grids] == [(0, "float64"), (5, "float32")]
+    assert grids[0].slug == "d0-s1-p0-float64"
+
+
+def test_non_square_inputs_are_labelled_h_by_w(tmp_path):
+    csv = write_results(tmp_path / "r.csv", MODEL, [(8, 16), (16, 8)], [1, 3])
+    (g,) = plot.facet_grids(read_rows(csv), "time")
+    assert g.input_labels == ["8×16", "16×8"]
+
+
+def test_colours_are_stable_and_distinct():
+    names = plot.method_order(["zz-user", "aa-user"])
+    colours = plot.method_colors(names)
+    assert plot.method_colors(["aa-user"])["aa-user"] == colours["aa-user"]
+    assert len(set(colours.values())) == min(len(names), len(plot.PALETTE))
+
+
+def test_no_data_for_a_metric_is_an_error(study_csv):
+    df = read_rows(study_csv).assign(peak_bytes=np.nan)
+    with pytest.raises(ResultsError, match="no usable memory"):
+        plot.facet_grids(df, "memory")
+    with pytest.raises(ResultsError, match="--methods: not in the results: nope"):
+        plot.facet_grids(df, "time", methods=["nope"])
+
+
+def test_cli_writes_figures_and_prints_their_paths(study_csv, tmp_path):
+    out = tmp_path / "figs"
+    result = CliRunner().invoke(
+        app, ["plot", str(study_csv), "-o", str(out), "--format", "svg", "--per", "10"]
+    )
+    assert result.exit_code == 0, result.output
+    printed = result.output.split()
+    assert printed == [
+        str(out / "time-d0-s1-p0-float64.svg"),
+        str(out / "time-d0-s1-p0-float64-margin.svg"),
+    ]
+    assert all((out / p.split("/")[-1]).stat().st_size > 1000 for p in printed)
+    assert "seconds per 10 calls" in (out / "time-d0-s1-p0-float64.svg").read_text()
+
+
+def test_cli_default_folder_is_beside_the_csv(study_csv):
+    result = CliRunner().invoke(app, ["plot", str(study_csv), "--methods", "fft,strided-view"])
+    assert result.exit_code == 0, result.output
+    assert (study_csv.with_suffix("") / "time-d0-s1-p0-float64.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (None, [], "no such results file"),
+        ("hello,world\n1,2\n", [], "not a convbench results CSV"),
+        ("study", ["--metric", "memory"], "no usable memory"),
+        ("schema9", [], "schema [9] is unknown"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, study_csv, content, args, message):
+    path = tmp_path / "bad.csv"
+    if content == "study":  # timings but no memory column values
+        path = write_results(tmp_path / "nomem.csv", MODEL, [8], [3], peak=lambda m, c: "")
+    elif content == "schema9":
+        text = study_csv.read_text().splitlines()
+        path.write_text("\n".join([text[0], *("9" + line[1:] for line in text[1:])]) + "\n")
+    elif content is not None:
+        path.write_text(content)
+    result = CliRunner().invoke(app, ["plot", str(path), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output

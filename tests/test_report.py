@@ -1,0 +1,217 @@
+"""`convbench report`: the claims' verdicts and the tables, on synthetic CSVs with known answers."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures.synthetic import (
+    fft_cost,
+    shift_add_cost,
+    strided_view_cost,
+    view_bytes,
+    write_results,
+)
+from typer.testing import CliRunner
+
+from convbench import claims, plot, report
+from convbench.cli import app
+from convbench.errors import ResultsError
+from convbench.results import read_rows
+
+STUDY = {"fft": fft_cost, "shift-add": shift_add_cost, "strided-view": strided_view_cost}
+
+
+def fixed(cost):
+    return lambda case: cost
+
+
+def by_kernel(small, large, cut=5):
+    return lambda case: small if case.kernel_size[0] < cut else large
+
+
+def rows(tmp_path, model, inputs=(8, 16, 32, 64), kernels=(1, 3, 5, 9, 17, 33), **kw):
+    name = f"r{len(list(tmp_path.iterdir()))}.csv"
+    return read_rows(write_results(tmp_path / name, model, inputs, kernels, **kw))
+
+
+def test_claim_1_reproduced_when_fft_wins(tmp_path):
+    df = rows(tmp_path, {"fft": fixed(1e-4), "shift-add": fixed(2e-4), "strided-view": fixed(3e-4)})
+    c = claims.claim_1(df)
+    assert c.verdict == "reproduced"
+    cells = len(df) // 3
+    assert f"{cells} of {cells} cells (100%)" in c.evidence
+
+
+def test_claim_1_not_reproduced_when_fft_loses(tmp_path):
+    df = rows(tmp_path, {"fft": fixed(5e-4), "shift-add": fixed(2e-4), "strided-view": fixed(3e-4)})
+    c = claims.claim_1(df)
+    assert c.verdict == "not reproduced"
+    assert "in 0 of" in c.evidence
+
+
+def test_claim_1_partly_and_other_facets_do_not_count(tmp_path):
+    # fft wins only for kernels >= 9: 3 of 6 kernel sizes (fewer cells: large kernels are rarer)
+    df = rows(tmp_path, {"fft": by_kernel(5e-4, 1e-4, cut=9), "shift-add": fixed(2e-4)})
+    other = rows(tmp_path, {"fft": fixed(1e-5), "shift-add": fixed(2e-4)}, depth=5, stride=2)
+    share, wins, cells = claims.share_won(claims.study_times(df, 0, 1), "fft")
+    t = claims.study_times(df, 0, 1)
+    assert wins == int((t["f"] >= 9).sum()) and cells == len(t)
+    expected = claims.verdict_from_share(share)
+    assert claims.claim_1(pd.concat([df, other])).verdict == expected == "partly"
+
+
+def test_claim_2_small_kernels(tmp_path):
+    model = {"fft": fixed(1e-4), "shift-add": by_kernel(5e-5, 5e-4), "strided-view": fixed(3e-4)}
+    assert claims.claim_2(rows(tmp_path, model)).verdict == "reproduced"
+    model["shift-add"] = fixed(5e-4)
+    assert claims.claim_2(rows(tmp_path, model)).verdict == "not reproduced"
+
+
+def test_claim_3_and_no_data(tmp_path):
+    near = {
+        "fft": fixed(1e-4),
+        "strided-view": lambda c: 1e-5 if c.kernel_size[0] >= 0.75 * c.input_size[0] else 1e-3,
+    }
+    kernels = (1, 3, 8, 16, 32)
+    assert claims.claim_3(rows(tmp_path, near, kernels=kernels)).verdict == "reproduced"
+    empty = rows(tmp_path, STUDY, depth=10, stride=5)
+    assert claims.claim_3(empty).verdict == "no data"
+    assert claims.claim_6(rows(tmp_path, STUDY)).verdict == "no data"
+
+
+def test_claim_4_counts_its_three_parts(tmp_path):
+    sv_wins_ends = {
+        "fft": fixed(1e-4),
+        "shift-add": fixed(1e-3),
+        "strided-view": fixed(1e-5),
+    }
+    kw = {"kernels": (1, 3, 8, 16, 32), "depth": 5, "stride": 2}
+    assert claims.claim_4(rows(tmp_path, sv_wins_ends, **kw)).verdict == "reproduced"
+    shift_add_wins = {**sv_wins_ends, "shift-add": fixed(1e-6)}
+    assert claims.claim_4(rows(tmp_path, shift_add_wins, **kw)).verdict == "partly"
+    fft_wins = {**sv_wins_ends, "strided-view": fixed(1e-3)}
+    assert claims.claim_4(rows(tmp_path, fft_wins, **kw)).verdict == "partly"
+    nothing = {**fft_wins, "shift-add": fixed(1e-6)}
+    assert claims.claim_4(rows(tmp_path, nothing, **kw)).verdict == "not reproduced"
+
+
+def test_claim_5_memory_spike(tmp_path):
+    def peak(method, case):
+        return view_bytes(case) if method == "strided-view" else 4 * 400 * 400 * 5 * 8
+
+    kw = {"inputs": (100, 400), "kernels": (3, 33), "depth": 5, "stride": 2}
+    c = claims.claim_5(rows(tmp_path, STUDY, peak=peak, **kw))
+    assert c.verdict == "reproduced"
+    ratio = view_bytes(claims_case(400, 33)) / (4 * 400 * 400 * 5 * 8)
+    assert f"{ratio:.1f}×" in c.evidence
+    flat = claims.claim_5(rows(tmp_path, STUDY, peak=lambda m, c: 1000, **kw))
+    assert flat.verdict == "not reproduced"
+    assert claims.claim_5(rows(tmp_path, STUDY, peak=peak, inputs=(100,), kernels=(3,),
+                               depth=5, stride=2)).verdict == "no data"  # fmt: skip
+
+
+def claims_case(n, f):
+    from convbench.cases import Case
+
+    return Case((n, n), (f, f), depth=5, stride=(2, 2))
+
+
+def test_claim_6_margin(tmp_path):
+    kw = {"inputs": (50, 100, 200, 400), "kernels": (5, 15), "depth": 10, "stride": 5}
+    model = {"fft": fixed(2e-4), "strided-view": lambda c: 1e-4 if c.input_size[0] >= 150 else 1e-3}
+    c = claims.claim_6(rows(tmp_path, model, **kw))
+    assert c.verdict == "reproduced"
+    advantage = float(re.search(r"= \+(\d+)%", c.evidence).group(1))
+    assert advantage == pytest.approx(100, abs=5)  # fft takes twice as long (±2% noise)
+    model["strided-view"] = lambda c: 1.5e-4 if c.input_size[0] >= 150 else 1e-3
+    assert claims.claim_6(rows(tmp_path, model, **kw)).verdict == "partly"
+
+
+def test_verdict_thresholds():
+    assert claims.verdict_from_share(2 / 3) == "reproduced"
+    assert claims.verdict_from_share(0.5) == "partly"
+    assert claims.verdict_from_share(0.2) == "not reproduced"
+    assert claims.verdict_from_share(math.nan) == "no data"
+
+
+def test_fastest_table_matches_the_grid(tmp_path):
+    df = rows(tmp_path, STUDY)
+    (grid,) = plot.facet_grids(df, "time")
+    lines = report.fastest_table(grid)
+    codes = report.method_codes(grid.methods)
+    body = [line for line in lines if line.startswith("| ") and not line.startswith("| f")]
+    assert len(body) == len(grid.kernels)
+    top = body[0].strip("| ").split(" | ")  # largest kernel first
+    assert top[0] == grid.kernel_labels[-1]
+    for x, cell in enumerate(top[1:]):
+        i = grid.fastest[-1, x]
+        assert cell.rstrip("=") == ("·" if i < 0 else codes[grid.methods[i]])
+
+
+def test_slowdowns_are_against_the_per_cell_best(tmp_path):
+    model = {"a": fixed(1e-4), "b": by_kernel(2e-4, 0.5e-4)}
+    df = rows(tmp_path, model)
+    (grid,) = plot.facet_grids(df, "time")
+    ratio = report.slowdowns(grid)
+    small = np.array([f < 5 for f, _ in grid.kernels])
+    measured = np.isfinite(ratio["a"])
+    np.testing.assert_allclose(ratio["b"][small][measured[small]], 2.0, rtol=0.05)
+    np.testing.assert_allclose(ratio["a"][~small][measured[~small]], 2.0, rtol=0.05)
+    table = "\n".join(report.slowdown_table(grid))
+    assert "| a |" in table and "| b |" in table
+    assert "2.0" in table
+
+
+def test_crossovers_name_where_the_winner_changes(tmp_path):
+    model = {"a": lambda c: 1e-4 if c.input_size[0] < 32 else 1e-3, "b": fixed(5e-4)}
+    (grid,) = plot.facet_grids(rows(tmp_path, model), "time")
+    text = "\n".join(report.crossovers(grid))
+    assert "- f = 1: b overtakes a at n = 32" in text
+
+
+def test_memory_budget(tmp_path):
+    df = rows(tmp_path, STUDY, depth=5, stride=2,
+              peak=lambda m, c: view_bytes(c) if m == "strided-view" else 100)  # fmt: skip
+    (grid,) = plot.facet_grids(df, "memory")
+    budget = 200_000
+    over = int((grid.values["strided-view"] > budget).sum())
+    assert over > 0
+    table = "\n".join(report.memory_table(grid, budget))
+    assert f"| {over} |" in table
+    assert report.parse_bytes("1G") == 1 << 30 and report.parse_bytes("512MiB") == 512 << 20
+    with pytest.raises(ResultsError, match="--memory-budget"):
+        report.parse_bytes("lots")
+
+
+def test_could_not_see_names_other_winners(tmp_path):
+    df = rows(tmp_path, {**STUDY, "im2col-gemm": fixed(1e-9)})
+    path = tmp_path / "x.csv"
+    lines = "\n".join(report.could_not_see_section([(path, df, {})]))
+    assert "| im2col-gemm |" in lines
+
+
+def test_cli_writes_the_report_with_figures_and_claims(tmp_path):
+    csv = write_results(tmp_path / "study-2d.csv", STUDY, (8, 16, 32), (1, 3, 9))
+    assert CliRunner().invoke(app, ["plot", str(csv)]).exit_code == 0
+    out = tmp_path / "REPORT.md"
+    result = CliRunner().invoke(app, ["report", str(csv), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(out)
+    text = out.read_text()
+    assert (
+        "![fastest method, 2D, stride 1, padding 0, float64](study-2d/time-d0-s1-p0-float64.png)"
+        in text
+    )
+    assert text.count("| **") == 6  # six claims with a verdict
+    assert "Synthetic CPU 3000" in text
+    assert "tests/test_methods.py" in text
+
+
+def test_cli_report_bad_input_exit_2(tmp_path):
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "none.csv")])
+    assert result.exit_code == 2
+    assert "no such results file" in result.output
