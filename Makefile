@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CB := $(VENV)/bin/convbench
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-layer clean
 
 install: $(STAMP)
 
@@ -28,6 +28,9 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format convbench tests
 	$(VENV)/bin/ruff check --fix convbench tests
+
+bench-layer: install
+	$(PY) benchmarks/bench_layer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -140,8 +140,8 @@ def operator_matrix(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -
     """Build the linear operator W_K of the layer, then ``x_flat @ W_K``.
 
     W_K[sh*r + dr, sw*s + ds, :, r, s, :] = w[dr, ds] for every output pixel (r, s) and tap
-    (dr, ds); everything else is zero. Memory Hp*Wp*C*Ho*Wo*F values (mostly zeros); cost one GEMM of
-    2*N*Hp*Wp*C*Ho*Wo*F flops, far above the direct definition.
+    (dr, ds); everything else is zero. Memory Hp*Wp*C*Ho*Wo*F values (mostly zeros); cost one
+    GEMM of 2*N*Hp*Wp*C*Ho*Wo*F flops, far above the direct definition.
     """
     xp = pad(x, padding)
     n, hp, wp, c = xp.shape
