@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CB := $(VENV)/bin/convbench
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench bench-layer clean
+.PHONY: install run test lint format bench bench-layer clean report study
 
 install: $(STAMP)
 
@@ -17,6 +17,21 @@ $(STAMP): pyproject.toml
 run: install
 	$(CB) run configs/quick.yaml
 	$(CB) plot results/quick.csv
+
+STUDY_CSVS := results/study-2d.csv results/study-depth5-stride2.csv results/study-depth10-stride5.csv
+
+# Regenerate results/REPORT.md from the committed study CSVs (no re-measuring).
+report: install
+	$(CB) report $(STUDY_CSVS) -o results/REPORT.md
+
+# Re-measure the three study sweeps (each <= ~20 min on 2 cores), then plot and report.
+study: install
+	$(CB) run configs/study-2d.yaml
+	$(CB) run configs/study-depth5-stride2.yaml
+	$(CB) run configs/study-depth10-stride5.yaml
+	$(CB) plot $(STUDY_CSVS)
+	$(CB) plot --metric memory $(STUDY_CSVS)
+	$(CB) report $(STUDY_CSVS) -o results/REPORT.md
 
 test: install
 	$(PY) -m pytest

@@ -65,8 +65,8 @@ STATUS_MARKERS: dict[str, dict[str, object]] = {
     "unsupported": {"marker": "s", "color": "0.35", "label": "unsupported"},
 }
 
-# Okabe & Ito (2008) then Paul Tol's "muted" scheme: 16 colours that stay distinguishable for the
-# common colour-vision deficiencies. Beyond that colours repeat (with a different index).
+# Okabe & Ito (2008), then the colours of Paul Tol's "muted" scheme that are not near-twins of
+# those: 16 colours that stay distinguishable for the common colour-vision deficiencies.
 PALETTE: tuple[str, ...] = (
     "#E69F00",
     "#56B4E9",
@@ -77,14 +77,13 @@ PALETTE: tuple[str, ...] = (
     "#CC79A7",
     "#000000",
     "#332288",
-    "#88CCEE",
-    "#44AA99",
     "#117733",
     "#999933",
-    "#DDCC77",
     "#CC6677",
     "#882255",
     "#AA4499",
+    "#BBBBBB",
+    "#DDCC77",
 )
 
 #: p-value above which two methods' samples count as indistinguishable (Mann–Whitney U).
@@ -429,18 +428,20 @@ def draw_facet(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fig
         ax.set_title(method, fontsize=9)
         _cell_axes(ax, grid)
     fig.colorbar(image, ax=axes[: len(grid.methods)].tolist(), label=colorbar_label(grid))
-    _draw_fastest(axes[len(grid.methods)], grid)
+    winners = _draw_fastest(axes[len(grid.methods)], grid)
     for ax in axes[n:]:
         ax.set_visible(False)
+    colors = method_colors(grid.methods)
+    handles = [Patch(color=colors[m], label=f"{m} ({best_word(grid)})") for m in winners]
     if shown:
-        handles = [
+        handles += [
             Line2D([], [], linestyle="", marker=STATUS_MARKERS[s]["marker"],
                    color=STATUS_MARKERS[s]["color"], markerfacecolor="none"
                    if STATUS_MARKERS[s]["marker"] in "os" else STATUS_MARKERS[s]["color"],
                    label=STATUS_MARKERS[s]["label"])
             for s in STATUS_MARKERS if s in shown
         ]  # fmt: skip
-        fig.legend(handles=handles, loc="outside lower left", ncols=len(handles), fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=8)
     fig.suptitle(_suptitle(grid, meta, grid.metric.label))
     return fig
 
@@ -449,7 +450,8 @@ def best_word(grid: FacetGrid) -> str:
     return {"time": "fastest", "memory": "least memory", "gflops": "most GFLOP/s"}[grid.metric.name]
 
 
-def _draw_fastest(ax, grid: FacetGrid) -> None:
+def _draw_fastest(ax, grid: FacetGrid) -> list[str]:
+    """Draw the best method per cell; return the methods that win somewhere (for the legend)."""
     colors = method_colors(grid.methods)
     cmap = ListedColormap([colors[m] for m in grid.methods])
     norm = BoundaryNorm(np.arange(len(grid.methods) + 1) - 0.5, len(grid.methods))
@@ -457,14 +459,7 @@ def _draw_fastest(ax, grid: FacetGrid) -> None:
     ax.imshow(data, origin="lower", cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
     ax.set_title(f"{best_word(grid)} method", fontsize=9)
     _cell_axes(ax, grid)
-    winners = [m for i, m in enumerate(grid.methods) if (grid.fastest == i).any()]
-    ax.legend(
-        handles=[Patch(color=colors[m], label=m) for m in winners],
-        loc="upper left",
-        bbox_to_anchor=(1.02, 1),
-        fontsize=7,
-        frameon=False,
-    )
+    return [m for i, m in enumerate(grid.methods) if (grid.fastest == i).any()]
 
 
 def draw_margin(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Figure:
@@ -479,11 +474,11 @@ def draw_margin(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fi
     _cell_axes(ax, grid)
     better = "faster" if grid.metric.name != "memory" else "smaller"
     fig.colorbar(image, ax=ax, label=f"best is {better} than the runner-up by (%)")
-    ax.legend(
+    fig.legend(
         handles=[
             Line2D([], [], linestyle="", marker="$=$", color="tab:cyan", label="tie (indistinct)")
         ],
-        loc="upper left",
+        loc="outside lower center",
         fontsize=8,
     )
     fig.suptitle(_suptitle(grid, meta, f"margin of the {best_word(grid)} method"))

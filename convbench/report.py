@@ -25,18 +25,23 @@ FINDINGS: tuple[tuple[str, str], ...] = (
         "The study's FFT method calls `fftconvolve` with the kernel as is: that is a true "
         "convolution (kernel flipped), so it differs from the loop's cross-correlation for any "
         "kernel that is not 180°-symmetric.",
-        "tests/test_methods.py (published unflipped FFT)",
+        "tests/test_methods.py::test_unflipped_fft_is_wrong_for_an_asymmetric_kernel",
     ),
     (
         "Flipping only the two spatial axes (`k[::-1, ::-1]`) is still wrong with depth: "
         "`fftconvolve` in 3D also flips the channel axis, so the channels pair up reversed.",
-        "tests/test_methods.py (published spatial-only flip with depth)",
+        "tests/test_methods.py::test_flipping_only_the_spatial_axes_is_wrong_with_depth",
+    ),
+    (
+        "The FFT answer that flips the kernel and sub-samples the valid result is right for "
+        "even kernel sizes too (the answer feared it works only for odd ones).",
+        "tests/test_methods.py::test_flipped_fft_works_for_even_kernels_too",
     ),
     (
         "The published polyphase FFT answer returns extra rows and columns outside the valid "
         "region (circular wrap-around and zero padding); only its top-left "
         "`1 + (H - kh) // s` × `1 + (W - kw) // s` block is the strided correlation.",
-        "tests/test_methods.py (published polyphase extra rows)",
+        "tests/test_methods.py::test_published_polyphase_has_garbage_outside_the_valid_block",
     ),
 )
 

@@ -13,7 +13,7 @@ from fixtures.synthetic import (
     write_results,
 )
 from matplotlib.collections import PathCollection
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LogNorm, to_hex
 from typer.testing import CliRunner
 
 from convbench import plot
@@ -97,8 +97,15 @@ def test_fastest_panel_draws_the_fastest_array(grid):
     (ax,) = [a for a in fig.axes if a.get_title() == "fastest method"]
     drawn = ax.images[0].get_array()
     assert np.array_equal(drawn.filled(-1), grid.fastest)
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert sorted(legend) == sorted({grid.methods[i] for i in grid.fastest.ravel() if i >= 0})
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    winners = {grid.methods[i] for i in grid.fastest.ravel() if i >= 0}
+    assert sorted(legend) == sorted(f"{m} (fastest)" for m in winners)
+    # the categorical colours are the methods' stable colours, in grid.methods order
+    cmap = ax.images[0].cmap
+    colours = plot.method_colors(grid.methods)
+    assert [to_hex(cmap(i)) for i in range(len(grid.methods))] == [
+        colours[m].lower() for m in grid.methods
+    ]
 
 
 def test_non_ok_rows_are_masked_and_marked(tmp_path):
