@@ -89,6 +89,7 @@ def build_report(
     lines += could_not_see_section(loaded)
     for path, df, _ in loaded:
         lines += csv_section(path, df, out_dir, memory_budget)
+    lines += status_section(loaded)
     lines += findings_section()
     return "\n".join(lines).rstrip() + "\n"
 
@@ -259,6 +260,20 @@ def memory_table(grid: plot.FacetGrid, budget: int) -> list[str]:
             f"f={grid.kernel_labels[y]} | {len(over)} | {first} |"
         )
     return lines
+
+
+def status_section(loaded: list[tuple[Path, pd.DataFrame, dict]]) -> list[str]:
+    """Rows that are not ``ok``, per file, method and status, with one example reason."""
+    lines = ["## Rows without a timing", ""]
+    table = ["| results | method | status | rows | example reason |", "|---|---|---|---|---|"]
+    for path, df, _ in loaded:
+        bad = df[df["status"] != "ok"]
+        for (method, status), group in bad.groupby(["method", "status"], sort=True):
+            reason = group["reason"].iloc[0].replace("|", "/").replace("\n", " ")[:120]
+            table.append(f"| `{path.name}` | {method} | {status} | {len(group)} | {reason} |")
+    if len(table) == 2:
+        return [*lines, "Every row of every file is `ok` (verified against the reference).", ""]
+    return [*lines, *table, ""]
 
 
 def findings_section() -> list[str]:

@@ -211,6 +211,16 @@ def test_cli_writes_the_report_with_figures_and_claims(tmp_path):
     assert "tests/test_methods.py" in text
 
 
+def test_rows_without_timing_are_listed(tmp_path):
+    model = {**STUDY, "loops": lambda c: "skipped" if c.input_size[0] > 16 else 1e-3}
+    csv = write_results(tmp_path / "s.csv", model, (8, 16, 32), (1, 3))
+    df = read_rows(csv)
+    text = "\n".join(report.status_section([(csv, df, {})]))
+    skipped = int((df["status"] == "skipped").sum())
+    assert skipped == 2
+    assert f"| `s.csv` | loops | skipped | {skipped} | synthetic skipped |" in text
+
+
 def test_cli_report_bad_input_exit_2(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path / "none.csv")])
     assert result.exit_code == 2
