@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 from scipy.signal import correlate, correlate2d
 
@@ -67,9 +69,9 @@ def scipy_auto(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -
 
 
 def _register_torch() -> None:
-    try:
-        import torch
-    except ImportError:
+    # Registered when torch is installed, but imported on first call: importing torch costs
+    # seconds, which every `convbench` command would otherwise pay.
+    if importlib.util.find_spec("torch") is None:
         return
 
     def torch_bytes(case: Case) -> int:
@@ -93,6 +95,8 @@ def _register_torch() -> None:
         conv2d is a cross-correlation, so no flip. Integers are computed in float64 and
         rounded back (exact while sums stay below 2**53); float32 stays float32.
         """
+        import torch
+
         work = np.float64 if x.dtype.kind in "iu" else x.dtype
         as3d = (lambda a: a) if x.ndim == 3 else (lambda a: a[..., None])
         image = torch.from_numpy(np.ascontiguousarray(as3d(x).transpose(2, 0, 1), dtype=work))
