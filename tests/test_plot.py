@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -235,3 +237,19 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, study_csv, content, args
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_several_csvs_get_a_folder_each(tmp_path):
+    a = write_results(tmp_path / "machine-a.csv", MODEL, [8, 16], [1, 3])
+    b = write_results(tmp_path / "machine-b.csv", MODEL, [8, 16], [1, 3],
+                      meta={"cpu_model": "Other CPU", "threads": 2})  # fmt: skip
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["plot", str(a), str(b), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.parent.name for p in map(Path, result.output.split())) == [
+        "machine-a", "machine-a", "machine-b", "machine-b",
+    ]  # fmt: skip
+    assert (out / "machine-b" / "time-d0-s1-p0-float64.png").is_file()
+    df, meta = plot.load(b)
+    (g,) = plot.facet_grids(df, "time")
+    assert "Other CPU, 2 threads" in plot.draw_facet(g, meta)._suptitle.get_text()
