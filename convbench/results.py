@@ -182,7 +182,12 @@ def read_rows(path: str | os.PathLike) -> pd.DataFrame:
     df["reason"] = df["reason"].fillna("").astype(str)
     df["dtype"] = df["dtype"].astype(str)
     for c in SAMPLE_COLUMNS:
-        df[c] = df[c].map(parse_samples)
+        try:
+            df[c] = df[c].map(parse_samples)
+        except ValueError as e:
+            raise ResultsError(
+                f"{p}: column {c!r} holds a value that is not a sample list ({e})"
+            ) from None
     return df
 
 

@@ -101,3 +101,11 @@ def test_sidecar_round_trip_and_bad_json(tmp_path):
     with pytest.raises(ResultsError, match="not valid JSON"):
         read_meta(csv_path)
     assert json.loads('{"a": 1}') == {"a": 1}
+
+
+def test_malformed_samples_are_a_results_error(tmp_path):
+    path = tmp_path / "r.csv"
+    with RowWriter(path) as w:
+        w.write({**ok_row(), "samples_s": "0.1 fast 0.3"})
+    with pytest.raises(ResultsError, match="'samples_s' holds a value that is not a sample list"):
+        read_rows(path)
