@@ -326,6 +326,7 @@ def compare_frames(
     current_meta: Mapping | None = None,
     base_name: str = "baseline",
     current_name: str = "current",
+    typical_wall_cpu: tuple[float, float] | None = None,
 ) -> Comparison:
     """Verdict of every (case, method) cell of two results tables.
 
@@ -337,6 +338,11 @@ def compare_frames(
         The rule (:class:`Thresholds`).
     base_meta, current_meta
         The sidecars, for the environment check (may be empty).
+    typical_wall_cpu
+        The usual wall/CPU ratio of each side's run (default: the median over its ``ok`` rows).
+        On CPU time a cell is disturbed when its ratio is ``max_wall_cpu`` times its run's usual
+        one: a steady neighbour barely moves CPU time, a burst during one cell does. A re-measure
+        of a few cells passes the first pass's figures here, since a few rows have no "usual".
 
     Raises
     ------
@@ -345,9 +351,10 @@ def compare_frames(
     """
     check_compatible(base, current, base_name, current_name)
     b_rows, c_rows = _by_key(base), _by_key(current)
+    typical = typical_wall_cpu or (usual_wall_cpu(base), usual_wall_cpu(current))
     records = []
     for key in sorted(b_rows.keys() | c_rows.keys(), key=str):
-        records.append(_judge_cell(key, b_rows.get(key), c_rows.get(key), thresholds))
+        records.append(_judge_cell(key, b_rows.get(key), c_rows.get(key), thresholds, typical))
     cells = sort_cells(pd.DataFrame.from_records(records))
     return Comparison(
         cells=cells,
@@ -392,7 +399,20 @@ def _wall_cpu(row: Mapping) -> float:
     return ratio
 
 
-def _judge_cell(key: tuple, b: Mapping | None, c: Mapping | None, t: Thresholds) -> dict:
+def usual_wall_cpu(df: pd.DataFrame) -> float:
+    """Median wall/CPU ratio over the ``ok`` rows of a run (1.0 when unknown)."""
+    ratios = [_wall_cpu(r) for r in df[df["status"] == "ok"].to_dict("records")]
+    ratios = [r for r in ratios if np.isfinite(r) and r > 0]
+    return float(np.median(ratios)) if ratios else 1.0
+
+
+def _judge_cell(
+    key: tuple,
+    b: Mapping | None,
+    c: Mapping | None,
+    t: Thresholds,
+    typical: tuple[float, float] = (1.0, 1.0),
+) -> dict:
     out: dict[str, object] = dict(zip(ROW_KEY, key, strict=True))
     out.update(
         family=(c or b or {}).get("family", ""),
@@ -429,8 +449,15 @@ def _judge_cell(key: tuple, b: Mapping | None, c: Mapping | None, t: Thresholds)
 
     b_samples, note_b = _samples(b, t.time)
     c_samples, note_c = _samples(c, t.time)
+    # Wall time is only meaningful on an idle core: judge its disturbance in absolute terms.
+    # CPU time survives a steady neighbour, so only a cell far above its run's usual level counts.
+    scale_b, scale_c = (1.0, 1.0) if t.time is TimeBasis.wall else typical
     judgement = judge_times(
-        b_samples, c_samples, t, base_wall_cpu=_wall_cpu(b), current_wall_cpu=_wall_cpu(c)
+        b_samples,
+        c_samples,
+        t,
+        base_wall_cpu=_wall_cpu(b) / max(scale_b, 1.0),
+        current_wall_cpu=_wall_cpu(c) / max(scale_c, 1.0),
     )
     memory = judge_memory(
         _nan_to(b.get("peak_bytes"), math.nan), _nan_to(c.get("peak_bytes"), math.nan), t

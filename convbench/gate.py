@@ -31,6 +31,7 @@ from .compare import (
     geometric_mean,
     sort_cells,
     to_markdown,
+    usual_wall_cpu,
 )
 from .errors import ResultsError
 from .results import read_meta, read_rows, row_key
@@ -107,14 +108,17 @@ def run_gate(
     _check_config(sweep_path)
 
     measure(sweep_path, output, None)
+    current = read_rows(output)
+    typical = (usual_wall_cpu(base), usual_wall_cpu(current))
     first = compare_frames(
         base,
-        read_rows(output),
+        current,
         thresholds,
         base_meta=base_meta,
         current_meta=read_meta(output),
         base_name=str(baseline),
         current_name=str(output),
+        typical_wall_cpu=typical,
     )
     latest = {row_key(c): c for c in first.cells.to_dict("records")}
     pending = first.flagged_keys()
@@ -124,7 +128,7 @@ def run_gate(
             break
         path = confirm_path(output, round_no)
         measure(sweep_path, path, set(pending))
-        again = _compare_subset(base, read_rows(path), pending, thresholds)
+        again = _compare_subset(base, read_rows(path), pending, thresholds, typical)
         result.rounds.append({"round": round_no, "csv": str(path), "measured": len(pending)})
         for key in sorted(pending, key=str):
             before, now = latest[key], again.get(key)
@@ -160,11 +164,15 @@ def _check_config(sweep_path: Path) -> None:
 
 
 def _compare_subset(
-    base: pd.DataFrame, current: pd.DataFrame, keys: set[tuple], thresholds: Thresholds
+    base: pd.DataFrame,
+    current: pd.DataFrame,
+    keys: set[tuple],
+    thresholds: Thresholds,
+    typical: tuple[float, float],
 ) -> dict[tuple, dict]:
     in_keys = [row_key(r) in keys for r in base.to_dict("records")]
     try:
-        comparison = compare_frames(base[in_keys], current, thresholds)
+        comparison = compare_frames(base[in_keys], current, thresholds, typical_wall_cpu=typical)
     except ResultsError:
         return {}  # the re-measure produced none of the cells: they stay pending
     return {row_key(c): c for c in comparison.cells.to_dict("records") if row_key(c) in keys}

@@ -251,6 +251,24 @@ def test_cpu_time_is_compared_by_default(tmp_path):
     assert verdict_of(on_wall, "a")["verdict"] == "regressed"
 
 
+def test_a_steadily_loaded_run_is_not_disturbed_on_cpu_time(tmp_path):
+    # Every cell of the current run waited for the core (wall/CPU 2): CPU time still judges.
+    # One cell far above its run's usual level was hit by a burst: it is disturbed.
+    base = [timed_row(m, SMALL, 1e-3, seed=i) for i, m in enumerate("abcd")]
+    current = [
+        timed_row("a", SMALL, 1.3e-3, seed=11, wall_cpu_ratio=2.0),
+        timed_row("b", SMALL, 1.3e-3, seed=12, wall_cpu_ratio=4.0),
+        timed_row("c", SMALL, 1e-3, seed=13, wall_cpu_ratio=2.0),
+        timed_row("d", SMALL, 1e-3, seed=14, wall_cpu_ratio=2.0),
+    ]
+    comparison = compare_rows(tmp_path, base, current)
+    assert verdict_of(comparison, "a")["verdict"] == "regressed"
+    assert verdict_of(comparison, "b")["verdict"] == "inconclusive"
+    assert verdict_of(comparison, "b")["disturbed"]
+    on_wall = compare_rows(tmp_path, base, current, Thresholds(time=TimeBasis.wall))
+    assert verdict_of(on_wall, "c")["verdict"] == "inconclusive"  # wall time: absolute rule
+
+
 def test_fastest_method_change_is_reported(tmp_path):
     base = [timed_row("x", SMALL, 1e-3, seed=1), timed_row("y", SMALL, 2e-3, seed=2)]
     current = [timed_row("x", SMALL, 3e-3, seed=3), timed_row("y", SMALL, 2e-3, seed=4)]

@@ -1,0 +1,262 @@
+"""How often does the gate cry wolf, and how often does it catch a slowdown? (make gate-quality)
+
+    python benchmarks/gate_quality.py [--runs 20] [--out results/gate-quality]
+
+1. Runs a reduced copy of ``configs/ci.yaml`` (same cells and methods, fewer and shorter samples,
+   no memory pass) ``--runs`` times, each in its own process (``run00.csv``...; existing runs are
+   reused, so an interrupted script resumes). Every run also measures two plugins from
+   ``benchmarks/slow_plugin.py``: ``shift-add`` doing 1.25x and 1.5x its work.
+2. Per cell, first pass only: every pair of runs (i < j) compared with each statistic
+   (min-median, median, mannwhitney) -> false-alarm rate on same-code pairs (A/A), and detection
+   rate of the slowed plugins (baseline: run i's real ``shift-add``; current: run j's plugin).
+3. Whole gate, with confirmation: ``convbench.gate.run_gate`` replayed on the pool of runs
+   (baseline run i, first pass run i+1, confirmations runs i+2 and i+3, all separate processes)
+   -> per-gate false-alarm rate and per-cell detection rate.
+
+The reduced timing (fewer samples) makes each verdict noisier than the real gate's, so the
+false-alarm figures are, if anything, pessimistic. Results: ``<out>/summary.md`` (printed too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from convbench.compare import Stat, Thresholds, Verdict, judge_times, usual_wall_cpu
+from convbench.gate import measure_in_subprocess, run_gate
+from convbench.results import ROW_KEY, RowWriter, format_samples, read_meta, read_rows, write_meta
+
+REAL = "shift-add"
+SLOW = {"x1.25": "slow-x1.25", "x1.5": "slow-x1.5"}
+PLUGINS = [
+    {SLOW["x1.25"]: "benchmarks.slow_plugin:shift_add_x125"},
+    {SLOW["x1.5"]: "benchmarks.slow_plugin:shift_add_x150"},
+]
+
+
+def quality_sweep(ci_config: Path, out: Path, repeats: int, min_sample_s: float) -> Path:
+    """The ci sweep with the slow plugins added and cheaper timing, written to ``out``."""
+    config = yaml.safe_load(ci_config.read_text())
+    config["methods"] = [*config["methods"], *PLUGINS]
+    config["memory_pass"] = False
+    config["timing"] = {"warmup": 1, "min_sample_s": min_sample_s, "repeats": repeats,
+                        "min_repeats": min(5, repeats)}  # fmt: skip
+    config["description"] = f"gate quality: {ci_config} with slowed shift-add plugins"
+    path = out / "quality.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def make_runs(sweep: Path, out: Path, runs: int) -> list[Path]:
+    paths = [out / f"run{i:02d}.csv" for i in range(runs)]
+    for i, path in enumerate(paths):
+        if path.exists() and read_meta(path).get("finished_at"):
+            continue
+        path.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        measure_in_subprocess(sweep, path, None)
+        print(f"run {i + 1}/{runs}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return paths
+
+
+def real_rows(df: pd.DataFrame) -> pd.DataFrame:
+    return df[~df["method"].isin(SLOW.values())]
+
+
+def slowed_as_real(df: pd.DataFrame, slow_name: str) -> pd.DataFrame:
+    """The plugin's rows, renamed to the real method so that they match its baseline rows."""
+    rows = df[df["method"] == slow_name].copy()
+    rows["method"] = REAL
+    return rows
+
+
+def only_real_method(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["method"] == REAL]
+
+
+# --------------------------------------------------------------------------- per cell, first pass
+
+
+def cell_samples(df: pd.DataFrame, usual: float) -> dict[tuple, tuple[list[float], float]]:
+    """Per cell: CPU samples and wall/CPU relative to the run's usual level (as compare does)."""
+    ok = df[df["status"] == "ok"]
+    return {
+        tuple(r[k] for k in ROW_KEY): (r["cpu_samples_s"], float(r["wall_cpu_ratio"]) / usual)
+        for r in ok.to_dict("records")
+    }
+
+
+def per_cell_rate(pairs, rule: Thresholds, want: str) -> tuple[int, int]:
+    """(cells whose verdict is ``want``, cells compared) over (baseline, current) table pairs."""
+    hits = total = 0
+    for base, current, usual_b, usual_c in pairs:
+        b, c = cell_samples(base, usual_b), cell_samples(current, usual_c)
+        for key in b.keys() & c.keys():
+            j = judge_times(b[key][0], c[key][0], rule, base_wall_cpu=b[key][1],
+                            current_wall_cpu=c[key][1])  # fmt: skip
+            hits += j.verdict.value == want
+            total += 1
+    return hits, total
+
+
+# --------------------------------------------------------------------------- whole gate, replayed
+
+
+def write_table(df: pd.DataFrame, path: Path, meta: dict) -> Path:
+    with RowWriter(path) as writer:
+        for row in df.to_dict("records"):
+            for column in ("samples_s", "cpu_samples_s"):
+                row[column] = format_samples(row[column])
+            writer.write({k: ("" if _is_nan(v) else v) for k, v in row.items()})
+    write_meta(path, meta)
+    return path
+
+
+def _is_nan(v: object) -> bool:
+    return isinstance(v, float) and np.isnan(v)
+
+
+def replay_gate(
+    sweep: Path,
+    tables: list[pd.DataFrame],
+    metas: list[dict],
+    i: int,
+    base_of: Callable[[pd.DataFrame], pd.DataFrame],
+    current_of: Callable[[pd.DataFrame], pd.DataFrame],
+    work: Path,
+    rule: Thresholds,
+):
+    """``run_gate`` with baseline run i, first pass run i+1, confirmations runs i+2, i+3."""
+    n = len(tables)
+    base = write_table(base_of(tables[i]), work / "base.csv", metas[i])
+    passes = iter(range(i + 1, i + 4))
+
+    def measure(_sweep: Path, output: Path, only: set | None) -> None:
+        k = next(passes) % n
+        df = current_of(tables[k])
+        if only is not None:
+            df = df[[tuple(r[c] for c in ROW_KEY) in only for r in df.to_dict("records")]]
+        write_table(df, output, metas[k])
+
+    return run_gate(sweep, base, work / "current.csv", rule, measure=measure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("configs/ci.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("results/gate-quality"))
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--min-sample-s", type=float, default=0.01)
+    parser.add_argument("--factor", type=float, default=1.10, help="the gate's --factor")
+    args = parser.parse_args(argv)
+    if args.runs < 4:
+        parser.error("--runs must be >= 4 (a gate replay needs 4 separate processes)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    sweep = quality_sweep(args.config, args.out, args.repeats, args.min_sample_s)
+    t0 = time.perf_counter()
+    paths = make_runs(sweep, args.out, args.runs)
+    tables = [read_rows(p) for p in paths]
+    metas = [read_meta(p) for p in paths]
+    lines = [
+        "## Gate quality",
+        "",
+        f"`python benchmarks/gate_quality.py --runs {args.runs}` on "
+        f"{metas[0].get('cpu_model', '?')}"
+        f" ({metas[0].get('cores', '?')} cores): {args.config} with {args.repeats} samples of "
+        f">= {args.min_sample_s * 1000:.0f} ms, each run a separate process.",
+        "",
+    ]
+    work_factor = {
+        label: float(np.median([
+            np.median(t[t["method"] == slow]["cpu_median_s"].to_numpy(float)
+                      / t[t["method"] == REAL]["cpu_median_s"].to_numpy(float))
+            for t in tables
+        ]))
+        for label, slow in SLOW.items()
+    }  # fmt: skip
+    lines.append(
+        "Work actually added by the plugins (median CPU-time ratio to shift-add, same process): "
+        + ", ".join(f"{label}: x{v:.2f}" for label, v in work_factor.items())
+        + "."
+    )
+    lines += ["", "### Per cell, first pass only (every pair of runs)", ""]
+    lines += [
+        "| statistic | factor | A/A false alarms | caught x1.25 | caught x1.5 |",
+        "|---|---|---|---|---|",
+    ]
+    pairs = list(itertools.combinations(range(len(tables)), 2))
+    usual = [max(usual_wall_cpu(real_rows(t)), 1.0) for t in tables]
+    aa = [(real_rows(tables[i]), real_rows(tables[j]), usual[i], usual[j]) for i, j in pairs]
+    slow_pairs = {
+        label: [
+            (only_real_method(tables[i]), slowed_as_real(tables[j], slow), usual[i], usual[j])
+            for i, j in pairs
+        ]
+        for label, slow in SLOW.items()
+    }
+    rules = [Thresholds(stat=stat, factor=args.factor) for stat in Stat]
+    rules += [Thresholds(factor=f) for f in (1.15, 1.2, 1.3) if f != args.factor]
+    for rule in rules:
+        fa, n_fa = per_cell_rate(aa, rule, Verdict.regressed.value)
+        cells = [f"{fa}/{n_fa} ({fa / max(n_fa, 1):.2%})"]
+        for label in SLOW:
+            hit, n_hit = per_cell_rate(slow_pairs[label], rule, Verdict.regressed.value)
+            cells.append(f"{hit}/{n_hit} ({hit / max(n_hit, 1):.1%})")
+        lines.append(f"| {rule.stat.value} | {rule.factor} | " + " | ".join(cells) + " |")
+
+    gate_rule = Thresholds(factor=args.factor)
+    lines += ["", f"### Whole gate with confirmation (min-median, factor {args.factor})", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        gates = [
+            replay_gate(sweep, tables, metas, i, real_rows, real_rows, work, gate_rule)
+            for i in range(len(tables))
+        ]
+        failed = sum(g.failed for g in gates)
+        first_failed = sum(g.first.failed for g in gates)
+        flagged = sum(len(g.first.flagged_keys()) for g in gates)
+        cleared = sum(len(g.cleared) for g in gates)
+        lines.append(
+            f"- A/A: **{failed}/{len(gates)} gates failed** ({first_failed} would have failed "
+            f"on the first pass alone; {flagged} cells flagged, {cleared} cleared by re-measuring)."
+        )
+        for label, slow in SLOW.items():
+            gates = [
+                replay_gate(
+                    sweep,
+                    tables,
+                    metas,
+                    i,
+                    only_real_method,
+                    lambda t, s=slow: slowed_as_real(t, s),
+                    work,
+                    gate_rule,
+                )
+                for i in range(len(tables))
+            ]
+            cells = sum(len(g.final.cells) for g in gates)
+            caught = sum(len(g.confirmed) for g in gates)
+            lines.append(
+                f"- {label} slower shift-add: **{caught}/{cells} cells caught** "
+                f"({caught / max(cells, 1):.1%}); {sum(g.failed for g in gates)}/{len(gates)} "
+                "gates failed."
+            )
+    lines += ["", f"Analysis + runs: {time.perf_counter() - t0:.0f} s."]
+    text = "\n".join(lines) + "\n"
+    (args.out / "summary.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
