@@ -5,6 +5,7 @@ CB := $(VENV)/bin/convbench
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint format bench bench-layer clean report study
+.PHONY: gate gate-baseline gate-quality
 
 install: $(STAMP)
 
@@ -46,6 +47,19 @@ format: install
 
 bench-layer: install
 	$(PY) benchmarks/bench_layer.py
+
+# The CI regression gate: exit 1 only on a regression that reproduces in a fresh process.
+GATE_BASELINE ?= results/baseline/ci.csv
+gate: install
+	$(CB) gate configs/ci.yaml --baseline $(GATE_BASELINE) -o results/ci.csv --markdown results/ci-gate.md
+
+# Refresh the gate's baseline (run it on the machine that runs `make gate`).
+gate-baseline: install
+	$(CB) run configs/ci.yaml -o $(GATE_BASELINE)
+
+# False-alarm and detection rates of the gate on this machine (~10 min on 2 cores).
+gate-quality: install
+	$(PY) benchmarks/gate_quality.py --runs 20 --out results/gate-quality
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
