@@ -214,3 +214,4 @@ def test_auto_picks_shift_gemm_only_for_many_float_channels() -> None:
     assert choose(Case((32, 32), (3, 3), 64, dtype="float32", batch=1, filters=8)) == "shift-gemm"
     assert choose(Case((32, 32), (3, 3), 3, dtype="float32", batch=1, filters=8)) != "shift-gemm"
     assert choose(Case((32, 32), (3, 3), 64, dtype="int64", batch=1, filters=8)) != "shift-gemm"
+    assert choose(Case((32, 32), (1, 1), 64, dtype="float32", batch=1, filters=8)) != "shift-gemm"

@@ -14,16 +14,17 @@ from .registry import LAYER
 SHIFT_MIN_CHANNELS = 16
 
 
-def _pick(channels: int, dtype: np.dtype) -> str:
-    # Integer GEMMs have no BLAS: one big matmul beats kh*kw smaller ones.
-    if channels >= SHIFT_MIN_CHANNELS and dtype.kind == "f":
+def _pick(channels: int, taps: int, dtype: np.dtype) -> str:
+    # Integer GEMMs have no BLAS: one big matmul beats kh*kw smaller ones. A 1x1 kernel's
+    # patches matrix is x itself (no copy), so im2col is then one plain GEMM.
+    if channels >= SHIFT_MIN_CHANNELS and taps > 1 and dtype.kind == "f":
         return "shift-gemm"
     return "im2col-gemm"
 
 
 def choose(case: Case) -> str:
     """Name of the method ``auto`` runs for ``case``."""
-    return _pick(case.channels, np.dtype(case.dtype))
+    return _pick(case.channels, case.kernel_size[0] * case.kernel_size[1], np.dtype(case.dtype))
 
 
 def _auto_bytes(case: Case) -> int:
@@ -35,10 +36,10 @@ def _auto_bytes(case: Case) -> int:
     family="auto",
     origin="convbench",
     estimate_bytes=_auto_bytes,
-    summary="shift-gemm for float inputs with >= 16 channels, else im2col-gemm",
+    summary="shift-gemm for float inputs with >= 16 channels and kernels > 1x1, else im2col-gemm",
 )
 def auto(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
     """Dispatch on channels and dtype (see :func:`choose`)."""
-    if _pick(x.shape[3], x.dtype) == "shift-gemm":
+    if _pick(x.shape[3], w.shape[0] * w.shape[1], x.dtype) == "shift-gemm":
         return shift_gemm(x, w, stride, padding)
     return im2col_gemm(x, w, stride, padding)
