@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CB := $(VENV)/bin/convbench
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench bench-layer clean report study
+.PHONY: install run test lint format bench bench-layer bench-auto clean report study
 .PHONY: gate gate-baseline gate-quality
 
 install: $(STAMP)
@@ -47,6 +47,9 @@ format: install
 
 bench-layer: install
 	$(PY) benchmarks/bench_layer.py
+
+bench-auto: install
+	$(PY) benchmarks/bench_auto.py configs/bench-auto.yaml
 
 # The CI regression gate: exit 1 only on a regression that reproduces in a fresh process.
 GATE_BASELINE ?= results/baseline/ci.csv

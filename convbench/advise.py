@@ -1,0 +1,326 @@
+"""Which method to use for a case: a cost model calibrated by measurement, and its table.
+
+For every method (and dtype) the expected time of a case is a non-negative combination of
+operation counts of the case (:data:`FEATURES`: call overhead, taps, input and output sizes,
+multiply-adds done and wasted, FFT work...), fitted by non-negative least squares on the *relative*
+error of measured medians. The fit alone misses local effects (cache sizes, BLAS kernels), so its
+log residuals at the measured cells are kept too and interpolated from the nearest cells
+(inverse-distance in log-shape space): at a measured cell the prediction is the measurement.
+
+The table (JSON, :func:`save_table` / :func:`load_table`) holds the fitted coefficients and the
+residual cells. ``convbench tune`` builds one from results CSVs; the package ships a default one in
+``convbench/data/``, and a table in the user cache directory takes precedence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import nnls
+
+from .cases import Case
+from .errors import ConfigError, Unsupported
+
+TABLE_SCHEMA = 1
+TABLE_NAME = "auto_table.json"
+#: Methods the table never recommends.
+NEVER_CHOSEN = frozenset({"auto"})
+NEIGHBOURS = 4
+
+FEATURES: tuple[str, ...] = (
+    "call",  # fixed overhead per call
+    "taps",  # Python-level loop iterations of tap-by-tap methods
+    "taps_depth",  # per-channel loops
+    "input",  # Hp * Wp * C values touched (padding, copies)
+    "output",  # Ho * Wo outputs
+    "tap_planes",  # T passes over the output (shift-add)
+    "macs",  # useful multiply-adds: Ho * Wo * T * C
+    "all_macs",  # multiply-adds of every stride-1 output (compute, then sub-sample)
+    "fft_full",  # C * N log2 N at the full linear-correlation size
+    "fft_poly",  # sh * sw * C * N log2 N at the polyphase size
+    "operator",  # (Ho * Wo) * (Hp * Wp * C): an operator matrix
+)
+
+
+def cost_features(case: Case) -> np.ndarray:
+    """Operation counts of ``case`` (see :data:`FEATURES`), as float64 of shape (len(FEATURES),)."""
+    hp, wp = case.padded_size
+    ho, wo = case.output_size
+    kh, kw = case.kernel_size
+    sh, sw = case.stride
+    c = case.channels
+    taps = kh * kw
+    full = (hp + kh - 1) * (wp + kw - 1)
+    poly = (ho + -(-kh // sh)) * (wo + -(-kw // sw))
+    return np.array(
+        [
+            1.0,
+            taps,
+            taps * c,
+            hp * wp * c,
+            ho * wo,
+            taps * ho * wo,
+            ho * wo * taps * c,
+            (hp - kh + 1) * (wp - kw + 1) * taps * c,
+            c * full * math.log2(full + 1),
+            sh * sw * c * poly * math.log2(poly + 1),
+            float(ho * wo) * hp * wp * c,
+        ],
+        dtype=np.float64,
+    )
+
+
+def shape_position(case: Case) -> np.ndarray:
+    """Where a case lies for the residual interpolation: log2 of its sizes."""
+    hp, wp = case.padded_size
+    return np.log2(
+        np.array([hp, wp, *case.kernel_size, case.channels, *case.stride], dtype=np.float64)
+    )
+
+
+@dataclass
+class MethodModel:
+    """The calibrated cost of one method for one dtype."""
+
+    coef: np.ndarray  # seconds per unit of each feature
+    positions: np.ndarray  # (n, 7) shape positions of the measured cells
+    residuals: np.ndarray  # (n,) log(measured / fitted) at those cells
+
+    def predict(self, case: Case) -> float:
+        """Expected seconds per call."""
+        fitted = float(cost_features(case) @ self.coef)
+        fitted = max(fitted, 1e-7)
+        if len(self.residuals) == 0:
+            return fitted
+        dist = np.sqrt(((self.positions - shape_position(case)) ** 2).sum(axis=1))
+        nearest = np.argsort(dist)[:NEIGHBOURS]
+        if dist[nearest[0]] < 1e-9:
+            return fitted * math.exp(self.residuals[nearest[0]])
+        weights = 1.0 / dist[nearest] ** 2
+        return fitted * math.exp(float(weights @ self.residuals[nearest] / weights.sum()))
+
+
+@dataclass
+class Table:
+    """A decision table: a calibrated model per ``(method, dtype)`` and where it came from."""
+
+    models: dict[tuple[str, str], MethodModel]
+    meta: dict = field(default_factory=dict)
+
+    def methods(self) -> list[str]:
+        return sorted({m for m, _ in self.models})
+
+    def model(self, method: str, dtype: str) -> MethodModel | None:
+        """The model of ``method`` for ``dtype``, else its float64 one (dtypes rarely reorder)."""
+        return self.models.get((method, dtype)) or self.models.get((method, "float64"))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ranked recommendation."""
+
+    method: str
+    expected_time_s: float
+    expected_bytes: int
+    measured: bool  # True when the case itself was measured (not interpolated)
+
+
+# --- building a table from results ----------------------------------------------------------------
+
+
+def _fit(cases: list[Case], times: np.ndarray) -> MethodModel:
+    features = np.array([cost_features(c) for c in cases])
+    scale = features.max(axis=0)
+    scale[scale == 0] = 1.0
+    # Relative error: every row divided by its own measured time.
+    weighted = features / scale / times[:, None]
+    scaled_coef, _ = nnls(weighted, np.ones(len(times)), maxiter=50 * features.shape[1])
+    coef = scaled_coef / scale
+    fitted = np.maximum(features @ coef, 1e-7)
+    return MethodModel(
+        coef=coef,
+        positions=np.array([shape_position(c) for c in cases]),
+        residuals=np.log(times / fitted),
+    )
+
+
+def build_table(rows: pd.DataFrame, source: Iterable[str] = ()) -> Table:
+    """Fit a table on the ``ok`` rows of plain cases in ``rows`` (a results DataFrame).
+
+    The time of a row is its median CPU time when recorded (robust to a busy machine with one
+    thread), else its median wall time; a cell measured several times counts once, by its median.
+
+    Raises
+    ------
+    ConfigError
+        If no row is usable.
+    """
+    ok = rows[(rows["status"] == "ok") & ~rows["method"].isin(NEVER_CHOSEN)].copy()
+    ok = ok[(ok["batch"].fillna(0) == 0) & (ok["filters"].fillna(0) == 0)]
+    cpu = pd.to_numeric(ok["cpu_median_s"], errors="coerce")
+    wall = pd.to_numeric(ok["time_median_s"], errors="coerce")
+    ok["t"] = cpu.where(cpu > 0, wall)
+    ok = ok[ok["t"] > 0]
+    if ok.empty:
+        raise ConfigError("no usable rows (status ok with a positive time) to build a table from")
+    keys = ["method", "input_h", "input_w", "kernel_h", "kernel_w", "depth"]
+    keys += ["stride_h", "stride_w", "pad_h", "pad_w", "dtype"]
+    cells = ok.groupby(keys, as_index=False)["t"].median()
+    models: dict[tuple[str, str], MethodModel] = {}
+    for (method, dtype), group in cells.groupby(["method", "dtype"]):
+        cases = [Case.from_key({**r, "batch": 0, "filters": 0}) for r in group.to_dict("records")]
+        models[(str(method), str(dtype))] = _fit(cases, group["t"].to_numpy(dtype=float))
+    meta = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source": list(source),
+        "cells": len(cells),
+    }
+    return Table(models, meta)
+
+
+# --- choosing ------------------------------------------------------------------------------------
+
+
+def choose(
+    case: Case, memory_limit: int | None = None, table: Table | None = None
+) -> list[Candidate]:
+    """Rank the methods of ``table`` for ``case``: fastest expected first.
+
+    Only methods that are registered, support the case, and whose ``estimate_bytes`` fits
+    ``memory_limit`` (bytes; ``None`` = no limit) are ranked.
+
+    Raises
+    ------
+    Unsupported
+        If no method qualifies.
+    """
+    from .methods import registered
+
+    table = table or default_table()
+    methods = registered()
+    ranked = []
+    for name in table.methods():
+        method = methods.get(name)
+        model = table.model(name, case.dtype)
+        if method is None or name in NEVER_CHOSEN or model is None or method.supports(case):
+            continue
+        need = int(method.estimate_bytes(case))
+        if memory_limit is not None and need > memory_limit:
+            continue
+        position_known = bool(
+            len(model.residuals)
+            and np.min(np.abs(model.positions - shape_position(case)).sum(axis=1)) < 1e-9
+        )
+        measured = position_known and (name, case.dtype) in table.models
+        ranked.append(Candidate(name, model.predict(case), need, measured))
+    if not ranked:
+        limit = "" if memory_limit is None else f" within {memory_limit} bytes"
+        raise Unsupported(f"no tuned method can do {case.label()}{limit}")
+    ranked.sort(key=lambda c: c.expected_time_s)
+    return ranked
+
+
+# --- storage -------------------------------------------------------------------------------------
+
+
+def user_table_path() -> Path:
+    """``$XDG_CACHE_HOME/convbench/auto_table.json`` (``~/.cache`` when unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "convbench" / TABLE_NAME
+
+
+def save_table(table: Table, path: str | os.PathLike) -> Path:
+    """Write ``table`` as JSON (atomically) and return the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "schema": TABLE_SCHEMA,
+        "features": list(FEATURES),
+        "meta": table.meta,
+        "models": [
+            {
+                "method": method,
+                "dtype": dtype,
+                "coef": model.coef.tolist(),
+                "positions": model.positions.tolist(),
+                "residuals": model.residuals.tolist(),
+            }
+            for (method, dtype), model in sorted(table.models.items())
+        ],
+    }
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(target)
+    return target
+
+
+def load_table(path: str | os.PathLike) -> Table:
+    """Read a table written by :func:`save_table`.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file and what is wrong.
+    """
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such decision table") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: not a convbench decision table ({e})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != TABLE_SCHEMA:
+        raise ConfigError(
+            f"{p}: decision table schema {doc.get('schema') if isinstance(doc, dict) else '?'} "
+            f"is unknown (expected {TABLE_SCHEMA}); run `convbench tune` again"
+        )
+    if doc.get("features") != list(FEATURES):
+        raise ConfigError(f"{p}: decision table uses other features; run `convbench tune` again")
+    try:
+        models = {
+            (str(m["method"]), str(m["dtype"])): MethodModel(
+                coef=np.asarray(m["coef"], dtype=float),
+                positions=np.asarray(m["positions"], dtype=float).reshape(-1, 7),
+                residuals=np.asarray(m["residuals"], dtype=float),
+            )
+            for m in doc["models"]
+        }
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{p}: malformed decision table entry ({e})") from None
+    return Table(models, dict(doc.get("meta", {})))
+
+
+def shipped_table_path() -> Path:
+    return Path(str(resources.files("convbench") / "data" / TABLE_NAME))
+
+
+_DEFAULT: dict[str, Table] = {}
+
+
+def default_table() -> Table:
+    """The user's tuned table when there is one, else the table shipped with the package."""
+    if "table" not in _DEFAULT:
+        user = user_table_path()
+        _DEFAULT["table"] = load_table(user if user.is_file() else shipped_table_path())
+    return _DEFAULT["table"]
+
+
+def forget_default_table() -> None:
+    """Drop the cached default table (after ``tune`` wrote a new one)."""
+    _DEFAULT.clear()
+
+
+def default_memory_limit() -> int:
+    """Half of the memory available now: what ``auto`` may spend when the caller gives no limit."""
+    import psutil
+
+    return int(psutil.virtual_memory().available // 2)

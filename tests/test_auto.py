@@ -1,0 +1,163 @@
+"""`auto`, the decision table (fit, save/load, choose) and the `tune` / `advise` commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from convbench import advise
+from convbench.api import correlate
+from convbench.cases import Case
+from convbench.cli import app
+from convbench.errors import ConfigError, Unsupported
+from convbench.methods import auto, registered
+from convbench.results import RowWriter, make_row
+
+CASES = [
+    Case((32, 32), (3, 3)),
+    Case((64, 64), (9, 9), 5, (2, 2)),
+    Case((64, 64), (60, 60), 10, (5, 5)),
+]
+
+
+def _table_from(times: dict[Case, dict[str, float]], tmp_path, name="t.csv"):
+    path = tmp_path / name
+    with RowWriter(path) as w:
+        for case, per_method in times.items():
+            for method, t in per_method.items():
+                family = registered()[method].family
+                w.write(make_row(case, method, family, "ok", time_median_s=t, cpu_median_s=t))
+    return path
+
+
+def _synthetic(winners: list[str]) -> dict[Case, dict[str, float]]:
+    methods = ["shift-add-strided", "fft-rfft-polyphase", "windows-tensordot"]
+    return {
+        case: {m: (1e-4 if m == win else 1e-3 * (1 + i)) for i, m in enumerate(methods)}
+        for case, win in zip(CASES, winners, strict=True)
+    }
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    advise.forget_default_table()
+    auto.set_memory_limit(None)
+    yield
+    advise.forget_default_table()
+    auto.set_memory_limit(None)
+
+
+def test_table_from_csv_picks_the_measured_fastest(tmp_path):
+    winners = ["shift-add-strided", "fft-rfft-polyphase", "windows-tensordot"]
+    csv = _table_from(_synthetic(winners), tmp_path)
+    result = CliRunner().invoke(app, ["tune", "--from", str(csv), "-o", str(tmp_path / "t.json")])
+    assert result.exit_code == 0, result.output
+    table = advise.load_table(tmp_path / "t.json")
+    for case, winner in zip(CASES, winners, strict=True):
+        ranked = advise.choose(case, None, table)
+        assert ranked[0].method == winner
+        assert ranked[0].measured
+        assert ranked[0].expected_time_s == pytest.approx(1e-4, rel=1e-6)
+
+
+def test_tune_writes_to_the_user_cache_by_default(tmp_path):
+    csv = _table_from(_synthetic(["fft-rfft-polyphase"] * 3), tmp_path)
+    result = CliRunner().invoke(app, ["tune", "--from", str(csv)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cache" / "convbench" / "auto_table.json").is_file()
+    assert advise.default_table().methods() == sorted(_synthetic(["fft"] * 3)[CASES[0]])
+
+
+def test_table_round_trips(tmp_path):
+    csv = _table_from(_synthetic(["windows-tensordot"] * 3), tmp_path)
+    from convbench.results import read_rows
+
+    table = advise.build_table(read_rows(csv))
+    again = advise.load_table(advise.save_table(table, tmp_path / "a.json"))
+    assert again.models.keys() == table.models.keys()
+    probe = Case((50, 40), (7, 5), 3, (2, 3))
+    for key, model in table.models.items():
+        np.testing.assert_allclose(again.models[key].coef, model.coef)
+        assert again.models[key].predict(probe) == pytest.approx(model.predict(probe))
+
+
+def test_load_table_rejects_other_schemas_and_garbage(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": 99}))
+    with pytest.raises(ConfigError, match="schema 99 is unknown"):
+        advise.load_table(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not a convbench decision table"):
+        advise.load_table(bad)
+    with pytest.raises(ConfigError, match="no such decision table"):
+        advise.load_table(tmp_path / "missing.json")
+
+
+def test_choose_respects_the_memory_budget():
+    case = Case((128, 128), (33, 33), 5, (2, 2))
+    methods = registered()
+    free = advise.choose(case, None)
+    assert len(free) >= 2
+    # a budget just below the favourite's estimate must move the choice to a method under it
+    limit = free[0].expected_bytes - 1
+    limited = advise.choose(case, limit)
+    assert limited[0].method != free[0].method
+    assert all(methods[c.method].estimate_bytes(case) <= limit for c in limited)
+    with pytest.raises(Unsupported, match="within 1 bytes"):
+        advise.choose(case, 1)
+
+
+def test_auto_under_a_budget_runs_a_method_within_it():
+    auto.set_memory_limit(200 * 2**10)
+    rng = np.random.default_rng(0)
+    x, k = rng.uniform(size=(64, 64, 3)), rng.uniform(size=(9, 9, 3))
+    case = Case((64, 64), (9, 9), 3, (2, 2))
+    chosen = auto.choice(case)
+    assert registered()[chosen].estimate_bytes(case) <= 200 * 2**10
+    np.testing.assert_allclose(
+        correlate(x, k, 2, method="auto"), correlate(x, k, 2, method="shift-add-strided")
+    )
+
+
+def test_auto_is_exact_for_integers_and_cached():
+    rng = np.random.default_rng(3)
+    x, k = rng.integers(-9, 10, (40, 30, 2)), rng.integers(-9, 10, (5, 4, 2))
+    got = correlate(x, k, (2, 3), 1, method="auto")
+    np.testing.assert_array_equal(got, correlate(x, k, (2, 3), 1, method="loops"))
+    case = Case((40, 30), (5, 4), 2, (2, 3), (1, 1), "int64")
+    assert case in auto._CHOICES
+    assert auto.choice(case) == auto._CHOICES[case]
+
+
+def test_advise_prints_recommendation_and_runner_up():
+    args = ["advise", "--input-size", "256", "--kernel-size", "9", "--depth", "5"]
+    result = CliRunner().invoke(app, [*args, "--stride", "2", "--memory-limit", "1GiB"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "case: 256x256x5 * 9x9 s2 p0 float64"
+    assert lines[1] == "memory limit: 1.0 GiB"
+    for label, line in zip(("recommended", "runner-up"), lines[2:4], strict=True):
+        assert line.startswith(f"{label}: ")
+        assert "expected time" in line and "expected memory" in line
+        assert line.split()[1] in registered()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--input-size", "x"], "--input-size"),
+        (["--input-size", "8", "--kernel-size", "9"], "--kernel-size"),
+        (["--input-size", "8", "--dtype", "complex64"], "--dtype"),
+        (["--input-size", "8", "--memory-limit", "lots"], "--memory-limit"),
+    ],
+)
+def test_advise_bad_options_exit_2(args, message):
+    base = {"--kernel-size": "3"}
+    full = list(args) + [a for k, v in base.items() if k not in args for a in (k, v)]
+    result = CliRunner().invoke(app, ["advise", *full])
+    assert result.exit_code == 2
+    assert message in result.output
