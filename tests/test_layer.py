@@ -20,6 +20,7 @@ from convbench.layer import (
     reference,
     registered,
 )
+from convbench.layer import gemm as layer_gemm
 from convbench.layer import library as layer_library
 from convbench.layer.auto import choose
 
@@ -101,6 +102,17 @@ def test_fast_methods_on_a_realistic_layer(name: str) -> None:
     result = run_method(name, case, seed=7)
     assert result is not None
     assert_matches(*result, "float32")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_shift_gemm_blocks_rows_correctly(monkeypatch, dtype: str, stride: int) -> None:
+    # Shrink the block to its 1024-row minimum: 1197 (stride 2) or 4662 rows make several blocks.
+    monkeypatch.setattr(layer_gemm, "SHIFT_BLOCK_BYTES", 1)
+    case = Case((40, 33), (3, 5), 4, (stride, stride), (1, 2), dtype, 3, 5)
+    x, w = make_inputs(case, np.random.default_rng(3))
+    want = reference(x, w, case.stride, case.padding)
+    assert_matches(layer_gemm.shift_gemm(x, w, case.stride, case.padding), want, dtype)
 
 
 def test_integer_inputs_are_exact_and_int64() -> None:
