@@ -96,7 +96,9 @@ def test_loops_follows_the_definition_on_a_hand_case() -> None:
     np.testing.assert_array_equal(out[0, :, :, 1], [[14, 22], [46, 54]])
 
 
-@pytest.mark.parametrize("name", ["im2col-gemm", "shift-gemm", "fft-layer", "auto"])
+@pytest.mark.parametrize(
+    "name", ["im2col-gemm", "im2col-blocked", "shift-gemm", "fft-layer", "auto"]
+)
 def test_fast_methods_on_a_realistic_layer(name: str) -> None:
     case = Case((20, 17), (3, 5), 18, (2, 1), (1, 2), "float32", 3, 8)
     result = run_method(name, case, seed=7)
@@ -115,12 +117,22 @@ def test_shift_gemm_blocks_rows_correctly(monkeypatch, dtype: str, stride: int) 
     assert_matches(layer_gemm.shift_gemm(x, w, case.stride, case.padding), want, dtype)
 
 
+def test_im2col_blocked_splits_rows_correctly(monkeypatch) -> None:
+    # Ho = 12 output rows of Wo * kh*kw*C = 8 * 18 float64 values (1152 bytes): a 5-row target
+    # gives blocks of 5, 5 and a partial 2 rows per image.
+    monkeypatch.setattr(layer_gemm, "IM2COL_BLOCK_BYTES", 5 * 1152)
+    case = Case((23, 9), (3, 2), 3, (2, 1), (1, 0), "float64", 2, 4)
+    x, w = make_inputs(case, np.random.default_rng(4))
+    want = reference(x, w, case.stride, case.padding)
+    assert_matches(layer_gemm.im2col_blocked(x, w, case.stride, case.padding), want, "float64")
+
+
 def test_integer_inputs_are_exact_and_int64() -> None:
     rng = np.random.default_rng(1)
     x = rng.integers(0, 256, size=(2, 6, 5, 3), dtype=np.uint8)
     w = rng.integers(-128, 128, size=(3, 2, 3, 4), dtype=np.int8)
     want = reference(x.astype(np.int64), w.astype(np.int64), (1, 1), (1, 1))
-    for name in ("im2col-gemm", "shift-gemm", "strided-tensordot", "auto"):
+    for name in ("im2col-gemm", "im2col-blocked", "shift-gemm", "strided-tensordot", "auto"):
         got = conv2d_layer(x, w, padding=1, method=name)
         assert got.dtype == np.int64
         np.testing.assert_array_equal(got, want)
@@ -227,3 +239,5 @@ def test_auto_picks_shift_gemm_only_for_many_float_channels() -> None:
     assert choose(Case((32, 32), (3, 3), 3, dtype="float32", batch=1, filters=8)) != "shift-gemm"
     assert choose(Case((32, 32), (3, 3), 64, dtype="int64", batch=1, filters=8)) != "shift-gemm"
     assert choose(Case((32, 32), (1, 1), 64, dtype="float32", batch=1, filters=8)) != "shift-gemm"
+    strided = Case((32, 32), (3, 3), 64, stride=(2, 2), dtype="float32", batch=1, filters=8)
+    assert choose(strided) == "im2col-blocked"
