@@ -262,6 +262,65 @@ def load_plan(sweep: Sweep, count: int, costs_csv: str | Path | None = None) -> 
     return plan_sweep(sweep, count, costs_from_results(costs_csv), cost_source=str(costs_csv))
 
 
+@dataclass(frozen=True)
+class ShardRun:
+    """What ``run --shard K/N`` hands the runner: the sweep, its cells, its sidecar entry."""
+
+    sweep: Sweep
+    index: int
+    count: int
+    only: frozenset[tuple]
+    shard_meta: dict[str, object]
+
+    @property
+    def meta(self) -> dict[str, object]:
+        """Extra sidecar entries of the shard's CSV."""
+        return {"shard": self.shard_meta}
+
+
+def shard_run(
+    sweep: Sweep,
+    shard: str,
+    *,
+    methods: Sequence[str] | None = None,
+    costs_csv: str | Path | None = None,
+) -> ShardRun:
+    """Plan ``sweep`` (with ``--methods`` applied first, so they are part of the plan) for ``K/N``.
+
+    Raises :class:`ConfigError` for bad ``shard`` text, unknown methods, or a bad costs CSV.
+    """
+    from .config import with_methods
+
+    index, count = parse_shard(shard)
+    if methods:
+        sweep = with_methods(sweep, methods)
+    plan = load_plan(sweep, count, costs_csv)
+    return ShardRun(sweep, index, count, frozenset(plan.keys_of(index)), plan.sidecar(index))
+
+
+def check_resume(output: str | Path, run: ShardRun) -> None:
+    """Refuse to resume ``output`` unless the same shard of the same plan wrote it.
+
+    Rows of another shard (or of an unsharded run) would turn into duplicates at merge time.
+    """
+    from .results import read_meta
+
+    if not Path(output).is_file() or Path(output).stat().st_size == 0:
+        return
+    old = read_meta(output).get("shard") or {}
+    new = run.shard_meta
+    if not old or (old.get("index"), old.get("count"), old.get("plan")) != (
+        new["index"],
+        new["count"],
+        new["plan"],
+    ):
+        was = f"shard {old['index']}/{old['count']} (plan {old.get('plan')})" if old else "no shard"
+        raise ConfigError(
+            f"{output}: written by {was}, not shard {run.index}/{run.count} (plan {new['plan']}); "
+            "resume with the same --shard and --costs, or write to a new --output"
+        )
+
+
 def shard_output(default_dir: Path, name: str, index: int, count: int) -> Path:
     """Default CSV of shard ``index`` of ``count``: ``results/<name>-shard<K>of<N>.csv``."""
     return default_dir / f"{name}-shard{index}of{count}.csv"
