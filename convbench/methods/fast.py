@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+import scipy.linalg.blas
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..cases import Case, Pair
@@ -87,7 +88,7 @@ def shift_add_strided(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: 
     return out
 
 
-# --- polyphase shift-add with the depth contracted by one GEMM per tap block -------------------
+# --- polyphase shift-add on flattened phase grids, depth contracted by GEMM --------------------
 
 
 def _polyphase_gemm_bytes(case: Case) -> int:
@@ -95,13 +96,26 @@ def _polyphase_gemm_bytes(case: Case) -> int:
     sh, sw = case.stride
     kh, kw = case.kernel_size
     rows, cols = _phase_rows(ho, kh, sh), _phase_rows(wo, kw, sw)
-    grid = rows * cols * case.channels * case.itemsize
-    block = min(GEMM_BLOCK_BYTES, rows * cols * case.itemsize * -(-kh // sh) * -(-kw // sw))
-    return _padded_bytes(case) + grid + block + 2 * ho * wo * case.itemsize
+    grid = (rows * cols + kw) * case.channels * case.itemsize
+    taps = -(-kh // sh) * -(-kw // sw)
+    block = 0 if case.depth == 0 else min(GEMM_BLOCK_BYTES, taps * rows * cols * case.itemsize)
+    return _padded_bytes(case) + 2 * grid + block + 3 * ho * cols * case.itemsize
 
 
-def _phase_taps(kernel: np.ndarray, a: int, b: int, sh: int, sw: int) -> np.ndarray:
-    return kernel[a::sh, b::sw]
+def _axpy(dtype: np.dtype):
+    """``axpy(src, dst, a)``: ``dst += a * src`` in place on contiguous 1D arrays."""
+    if dtype.kind == "f":
+        blas_axpy = scipy.linalg.blas.get_blas_funcs("axpy", dtype=dtype)
+
+        def axpy(src: np.ndarray, dst: np.ndarray, a: object) -> None:
+            blas_axpy(src, dst, a=a)  # updates dst in place: contiguous and of its dtype
+
+        return axpy
+
+    def int_axpy(src: np.ndarray, dst: np.ndarray, a: object) -> None:
+        dst += src * a if a != 1 else src
+
+    return int_axpy
 
 
 @register(
@@ -109,16 +123,18 @@ def _phase_taps(kernel: np.ndarray, a: int, b: int, sh: int, sw: int) -> np.ndar
     family="direct",
     origin="convbench",
     estimate_bytes=_polyphase_gemm_bytes,
-    summary="polyphase shift-add; each phase grid times its taps in one GEMM over the depth",
+    summary="polyphase shift-add on flattened phase grids (BLAS axpy); depth by one GEMM",
 )
 def polyphase_gemm(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
-    """Split ``x`` into its ``sh * sw`` phase grids; per grid, ``taps (t, C) @ grid (C, P)`` gives
-    one plane per tap, and the shifted planes are added into the output.
+    """Split ``x`` into its ``sh * sw`` contiguous phase grids ``(rows, cols[, C])``; within a
+    grid every tap is a stride-1 shift, i.e. an offset ``p * cols + q`` into the flattened grid, so
+    each tap adds one contiguous vector into a "wide" ``(Ho, cols)`` output (BLAS ``axpy``, no
+    temporary); the ``cols - Wo`` extra columns are cropped at the end. With depth, one GEMM
+    ``taps (t, C) @ grid.T (C, rows * cols)`` first contracts the depth for a block of taps.
 
-    Shapes: x (H, W[, C]), kernel (kh, kw[, C]) -> (Ho, Wo). Cost: ``2 * Ho * Wo * T * C`` flops in
-    GEMMs (about the direct count: nothing is computed for discarded outputs) plus ``T`` plane
-    additions of ``Ho * Wo``. Memory: one contiguous phase grid plus a tap block of planes capped at
-    ``GEMM_BLOCK_BYTES``. In 2D the GEMM degenerates, so taps are scaled and added directly.
+    Shapes: x (H, W[, C]), kernel (kh, kw[, C]) -> (Ho, Wo). Cost: ``T`` axpys of
+    ``Ho * cols ~ Ho * Wo`` (nothing for discarded outputs) plus ``2 * rows * cols * T * C`` GEMM
+    flops. Memory: a phase grid, a tap block capped at ``GEMM_BLOCK_BYTES``, the wide output.
     """
     xp = _pad(x, padding)
     if xp.ndim == 2:
@@ -126,30 +142,33 @@ def polyphase_gemm(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pai
     (sh, sw), (kh, kw), c = stride, kernel.shape[:2], kernel.shape[2]
     ho, wo = _output_size(xp, kernel, stride)
     rows, cols = _phase_rows(ho, kh, sh), _phase_rows(wo, kw, sw)
-    out = np.zeros((ho, wo), dtype=x.dtype)
-    tmp = np.empty_like(out)
+    n = ho * cols
+    out = np.zeros(n, dtype=x.dtype)
+    axpy = _axpy(x.dtype)
     for a in range(min(sh, kh)):
         for b in range(min(sw, kw)):
-            taps = _phase_taps(kernel, a, b, sh, sw)  # (u, v, C)
+            taps = kernel[a::sh, b::sw]  # (u, v, C)
             u, v = taps.shape[:2]
-            grid = xp[a::sh, b::sw][:rows, :cols]
+            # The grid gets exactly `cols` columns (a phase may be one short: those zeros are read
+            # only by cropped wide columns) and one spare zero row for the last taps' overrun.
+            phase = xp[a::sh, b::sw][:rows, :cols]
+            grid = np.zeros((rows + 1, cols, c), dtype=x.dtype)
+            grid[: phase.shape[0], : phase.shape[1]] = phase
+            flat = grid.reshape(-1, c)
             if c == 1:
-                grid = np.ascontiguousarray(grid[:, :, 0])
+                src = flat[:, 0]
                 for p in range(u):
                     for q in range(v):
-                        np.multiply(grid[p : p + ho, q : q + wo], taps[p, q, 0], out=tmp)
-                        out += tmp
+                        axpy(src[p * cols + q : p * cols + q + n], out, taps[p, q, 0])
                 continue
-            flat = np.ascontiguousarray(grid).reshape(-1, c)  # (P, C)
             taps_flat = taps.reshape(u * v, c)
             per_block = max(1, GEMM_BLOCK_BYTES // max(1, flat.shape[0] * x.itemsize))
             for start in range(0, u * v, per_block):
-                block = taps_flat[start : start + per_block] @ flat.T  # (t, P)
-                planes = block.reshape(-1, grid.shape[0], grid.shape[1])
+                planes = taps_flat[start : start + per_block] @ flat.T  # (t, P)
                 for t, plane in enumerate(planes, start):
                     p, q = divmod(t, v)
-                    out += plane[p : p + ho, q : q + wo]
-    return out
+                    axpy(plane[p * cols + q : p * cols + q + n], out, 1)
+    return out.reshape(ho, cols)[:, :wo].copy()
 
 
 # --- polyphase FFT with real transforms and the depth summed in the frequency domain -----------
