@@ -234,10 +234,13 @@ def test_make_inputs_shapes_and_dtypes() -> None:
     assert x.min() >= -9 and x.max() <= 9
 
 
-def test_auto_picks_shift_gemm_only_for_many_float_channels() -> None:
-    assert choose(Case((32, 32), (3, 3), 64, dtype="float32", batch=1, filters=8)) == "shift-gemm"
-    assert choose(Case((32, 32), (3, 3), 3, dtype="float32", batch=1, filters=8)) != "shift-gemm"
-    assert choose(Case((32, 32), (3, 3), 64, dtype="int64", batch=1, filters=8)) != "shift-gemm"
-    assert choose(Case((32, 32), (1, 1), 64, dtype="float32", batch=1, filters=8)) != "shift-gemm"
-    strided = Case((32, 32), (3, 3), 64, stride=(2, 2), dtype="float32", batch=1, filters=8)
-    assert choose(strided) == "im2col-blocked"
+def test_auto_picks_fft_only_for_large_float_kernels() -> None:
+    def pick(k: int, stride: int = 1, dtype: str = "float32") -> str:
+        return choose(Case((64, 64), (k, k), 8, (stride, stride), (0, 0), dtype, 1, 8))
+
+    assert pick(3) == pick(7) == "im2col-blocked"
+    assert pick(11) == pick(15, dtype="float64") == "fft-layer"
+    assert pick(11, dtype="int64") == "im2col-blocked"  # FFT cannot be exact
+    assert pick(15, stride=2) == "im2col-blocked"  # 225 / 4 taps per stride phase
+    x, w = make_inputs(Case((12, 12), (11, 11), 2, batch=1, filters=2), np.random.default_rng(5))
+    np.testing.assert_allclose(conv2d_layer(x, w), reference(x, w, (1, 1), (0, 0)), atol=1e-9)
