@@ -46,6 +46,7 @@ def space_to_depth(
 
 def _fft_bytes(case: Case) -> int:
     hq, wq, _, _ = _grid(case)
+    hq, wq = scipy.fft.next_fast_len(hq, real=True), scipy.fft.next_fast_len(wq, real=True)
     n, f = max(case.batch, 1), max(case.filters, 1)
     cq = case.channels * case.stride[0] * case.stride[1]
     bins = hq * (wq // 2 + 1) * 2 * case.itemsize  # one complex spectrum
@@ -85,7 +86,12 @@ def fft_layer(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> np.n
     case = Case(xp.shape[1:3], (kh, kw), x.shape[3], stride, (0, 0), x.dtype.name)
     grid = _grid(case)
     xq, wq = space_to_depth(xp, w, stride, grid)
-    shape = grid[:2]
+    # Any size >= the phase grid gives the same valid outputs (nothing wraps into them), so use
+    # the next 2-3-5-7-smooth one: 226 = 2 * 113 took 3.5 s where 231 takes a fraction of that.
+    shape = (
+        scipy.fft.next_fast_len(grid[0], real=True),
+        scipy.fft.next_fast_len(grid[1], real=True),
+    )
     spec_x = scipy.fft.rfft2(xq, s=shape, axes=(1, 2))  # (N, Hq, Wb, C')
     spec_w = scipy.fft.rfft2(wq, s=shape, axes=(0, 1))  # (Hq, Wb, C', F)
     # Correlation is convolution with the conjugate spectrum; the matmul sums the C' channels
