@@ -97,16 +97,21 @@ class MethodModel:
 
     def predict(self, case: Case) -> float:
         """Expected seconds per call."""
-        fitted = float(cost_features(case) @ self.coef)
-        fitted = max(fitted, 1e-7)
+        return self.predict_at(cost_features(case), shape_position(case))[0]
+
+    def predict_at(self, features: np.ndarray, position: np.ndarray) -> tuple[float, bool]:
+        """Expected seconds per call at precomputed features, and whether it was measured there."""
+        fitted = max(float(features @ self.coef), 1e-7)
         if len(self.residuals) == 0:
-            return fitted
-        dist = np.sqrt(((self.positions - shape_position(case)) ** 2).sum(axis=1))
-        nearest = np.argsort(dist)[:NEIGHBOURS]
-        if dist[nearest[0]] < 1e-9:
-            return fitted * math.exp(self.residuals[nearest[0]])
+            return fitted, False
+        dist = np.sqrt(((self.positions - position) ** 2).sum(axis=1))
+        k = min(NEIGHBOURS, len(dist))
+        nearest = np.argpartition(dist, k - 1)[:k]
+        closest = nearest[np.argmin(dist[nearest])]
+        if dist[closest] < 1e-9:
+            return fitted * math.exp(self.residuals[closest]), True
         weights = 1.0 / dist[nearest] ** 2
-        return fitted * math.exp(float(weights @ self.residuals[nearest] / weights.sum()))
+        return fitted * math.exp(float(weights @ self.residuals[nearest] / weights.sum())), False
 
 
 @dataclass
@@ -119,9 +124,48 @@ class Table:
     def methods(self) -> list[str]:
         return sorted({m for m, _ in self.models})
 
+    _stacked: dict[str, tuple] = field(default_factory=dict, repr=False, compare=False)
+
     def model(self, method: str, dtype: str) -> MethodModel | None:
         """The model of ``method`` for ``dtype``, else its float64 one (dtypes rarely reorder)."""
         return self.models.get((method, dtype)) or self.models.get((method, "float64"))
+
+    def _stack(self, dtype: str) -> tuple:
+        # Every model of a dtype over the union of their cells: one residual row per method,
+        # NaN where that method was not measured, so one pass of numpy predicts them all.
+        if dtype not in self._stacked:
+            names = [m for m in self.methods() if self.model(m, dtype) is not None]
+            models = [self.model(m, dtype) for m in names]
+            cells = np.unique(np.concatenate([m.positions for m in models]), axis=0)
+            residuals = np.full((len(models), len(cells)), np.nan)
+            for row, m in enumerate(models):
+                for pos, r in zip(m.positions, m.residuals, strict=True):
+                    residuals[row, np.argmin(((cells - pos) ** 2).sum(axis=1))] = r
+            coef = np.array([m.coef for m in models])
+            own = np.array([(m, dtype) in self.models for m in names])
+            self._stacked[dtype] = (names, coef, cells, residuals, own)
+        return self._stacked[dtype]
+
+    def predict_all(self, case: Case) -> dict[str, tuple[float, bool]]:
+        """``{method: (expected seconds, measured at this very cell)}`` for every method."""
+        names, coef, cells, residuals, own = self._stack(case.dtype)
+        fitted = np.maximum(coef @ cost_features(case), 1e-7)
+        dist = np.sqrt(((cells - shape_position(case)) ** 2).sum(axis=1))
+        order = np.argsort(dist)
+        near = residuals[:, order]
+        valid = ~np.isnan(near)
+        take = valid & (np.cumsum(valid, axis=1) <= NEIGHBOURS)
+        at_cell = valid[:, 0] & (dist[order[0]] < 1e-9)
+        weights = np.where(take, 1.0 / np.maximum(dist[order], 1e-12) ** 2, 0.0)
+        smooth = (weights * np.nan_to_num(near)).sum(axis=1) / np.maximum(
+            weights.sum(axis=1), 1e-300
+        )
+        correction = np.where(at_cell, near[:, 0], smooth)
+        expected = fitted * np.exp(np.nan_to_num(correction))
+        return {
+            n: (float(t), bool(a and o))
+            for n, t, a, o in zip(names, expected, at_cell, own, strict=True)
+        }
 
 
 @dataclass(frozen=True)
@@ -208,20 +252,14 @@ def choose(
     table = table or default_table()
     methods = registered()
     ranked = []
-    for name in table.methods():
+    for name, (expected, measured) in table.predict_all(case).items():
         method = methods.get(name)
-        model = table.model(name, case.dtype)
-        if method is None or name in NEVER_CHOSEN or model is None or method.supports(case):
+        if method is None or name in NEVER_CHOSEN or method.supports(case):
             continue
         need = int(method.estimate_bytes(case))
         if memory_limit is not None and need > memory_limit:
             continue
-        position_known = bool(
-            len(model.residuals)
-            and np.min(np.abs(model.positions - shape_position(case)).sum(axis=1)) < 1e-9
-        )
-        measured = position_known and (name, case.dtype) in table.models
-        ranked.append(Candidate(name, model.predict(case), need, measured))
+        ranked.append(Candidate(name, expected, need, measured))
     if not ranked:
         limit = "" if memory_limit is None else f" within {memory_limit} bytes"
         raise Unsupported(f"no tuned method can do {case.label()}{limit}")

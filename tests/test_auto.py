@@ -161,3 +161,11 @@ def test_advise_bad_options_exit_2(args, message):
     result = CliRunner().invoke(app, ["advise", *full])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_vectorised_prediction_matches_each_model():
+    table = advise.default_table()
+    for case in [*CASES, Case((100, 90), (13, 11), 4, (3, 2), (1, 2))]:
+        together = table.predict_all(case)
+        for name, (expected, _) in together.items():
+            assert expected == pytest.approx(table.model(name, case.dtype).predict(case), rel=1e-9)
