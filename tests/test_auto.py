@@ -169,3 +169,27 @@ def test_vectorised_prediction_matches_each_model():
         together = table.predict_all(case)
         for name, (expected, _) in together.items():
             assert expected == pytest.approx(table.model(name, case.dtype).predict(case), rel=1e-9)
+
+
+def test_tune_measures_a_sweep_with_the_runner(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        "input_size: [16, 24]\nkernel_size: 3\ndepth: 2\nstride: 2\n"
+        "methods: [shift-add-strided, polyphase-gemm]\nmemory_pass: false\n"
+        "timing: {warmup: 1, min_sample_s: 0.001, repeats: 3, min_repeats: 3}\n"
+    )
+    result = CliRunner().invoke(app, ["tune", str(config), "-o", str(tmp_path / "t.json")])
+    assert result.exit_code == 0, result.output
+    table = advise.load_table(tmp_path / "t.json")
+    assert table.methods() == ["polyphase-gemm", "shift-add-strided"]
+    ranked = advise.choose(Case((16, 16), (3, 3), 2, (2, 2)), None, table)
+    assert [c.measured for c in ranked] == [True, True]
+
+
+def test_tune_from_a_csv_without_usable_rows_exits_2(tmp_path):
+    path = tmp_path / "empty.csv"
+    with RowWriter(path) as w:
+        w.write(make_row(CASES[0], "fft", "fft", "error", reason="boom"))
+    result = CliRunner().invoke(app, ["tune", "--from", str(path), "-o", str(tmp_path / "t.json")])
+    assert result.exit_code == 2
+    assert "no usable rows" in result.output
