@@ -1,0 +1,48 @@
+"""Tiny user methods for the run tests, importable as ``cbtest_methods:NAME`` (module:function).
+
+They follow the method contract (x (H, W) or (H, W, C), normalised stride/padding) and are
+independent of the built-in methods, which another part of the project owns.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def good(x, kernel, stride, padding):
+    """Correct: sliding windows of the zero-padded input, contracted with the kernel."""
+    (ph, pw), (sh, sw) = padding, stride
+    pad = ((ph, ph), (pw, pw)) + (((0, 0),) if x.ndim == 3 else ())
+    xp = np.pad(x, pad)
+    win = sliding_window_view(xp, kernel.shape)[::sh, ::sw]
+    axes = tuple(range(2, win.ndim))
+    if x.ndim == 3:
+        win = win[:, :, 0]
+        axes = tuple(range(2, win.ndim))
+    return np.tensordot(win, kernel, axes=(axes, tuple(range(kernel.ndim)))).astype(x.dtype)
+
+
+def off_by_one(x, kernel, stride, padding):
+    """Wrong on purpose: the right shape, every value one too high."""
+    return good(x, kernel, stride, padding) + 1
+
+
+def raises(x, kernel, stride, padding):
+    """Broken on purpose: always raises."""
+    raise RuntimeError("deliberately broken")
+
+
+def big_temporary(x, kernel, stride, padding):
+    """Correct, but touches a 64 MiB temporary on the way."""
+    scratch = np.ones(8 * 2**20)  # 8 Mi float64 = 64 MiB, every page written
+    out = good(x, kernel, stride, padding)
+    return out + out.dtype.type(scratch[0] - 1)
+
+
+def slow(x, kernel, stride, padding):
+    """Correct and slow: 30 ms per call (for budget and interruption tests)."""
+    time.sleep(0.03)
+    return good(x, kernel, stride, padding)

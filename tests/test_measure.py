@@ -1,0 +1,93 @@
+"""Timing calibration and samples; the memory worker's peak figures, timeout and failures."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from convbench.cases import Case
+from convbench.measure.inputs import case_inputs
+from convbench.measure.memory import MemoryWorker, hwm_resettable
+from convbench.measure.timing import Timing, calibrate, time_call
+
+CASE = Case((64, 64), (5, 5), depth=2, stride=(2, 2))
+
+
+def test_calibrate_makes_one_sample_last_min_sample_s():
+    # each call sleeps >= 1 ms, so 5 calls are the fewest that surely last 5 ms
+    assert calibrate(lambda: time.sleep(0.001), min_sample_s=0.005) == 5
+    assert calibrate(lambda: time.sleep(0.001), min_sample_s=0.005, first_call_s=1e-6) == 5
+
+
+def test_calibrate_keeps_one_loop_for_slow_calls():
+    assert calibrate(lambda: None, min_sample_s=0.01, first_call_s=0.02) == 1
+
+
+def test_time_call_keeps_every_raw_sample_and_cpu_time():
+    t = time_call(lambda: time.sleep(0.002), min_sample_s=0.001, repeats=4, warmup=1)
+    assert t.repeats == 4 and len(t.cpu_s) == 4 and t.loops == 1
+    assert all(w >= 0.002 for w in t.wall_s)
+    # sleeping costs wall time but almost no CPU: the two clocks are really different clocks
+    assert t.cpu_median_s < 0.5 * t.median_s
+    assert t.wall_cpu_ratio > 2
+    assert t.min_s <= t.median_s and t.iqr_s >= 0
+
+
+def test_time_call_stops_at_min_repeats_when_over_budget():
+    t = time_call(
+        lambda: time.sleep(0.01), min_sample_s=0.001, repeats=50, min_repeats=3, budget_s=0.02
+    )
+    assert t.cut_by_budget and t.repeats == 3
+    assert "3 of 50" in t.notes[0]
+
+
+def test_unstable_flags_a_wide_spread():
+    steady = Timing(1, (1.0, 1.0, 1.01, 1.0), (1.0,) * 4)
+    shaky = Timing(1, (1.0, 2.0, 1.0, 2.0), (1.0,) * 4)
+    assert steady.unstable() is None
+    assert "IQR" in shaky.unstable()
+
+
+def test_case_inputs_depend_only_on_case_and_seed():
+    x1, k1 = case_inputs(CASE, 3)
+    x2, k2 = case_inputs(CASE, 3)
+    x3, _ = case_inputs(CASE, 4)
+    assert x1.shape == (64, 64, 2) and k1.shape == (5, 5, 2)
+    assert np.array_equal(x1, x2) and np.array_equal(k1, k2)
+    assert not np.array_equal(x1, x3)
+
+
+@pytest.fixture(scope="module")
+def worker():
+    with MemoryWorker(threads=1, seed=0) as w:
+        yield w
+
+
+def test_memory_pass_sees_a_big_temporary_and_not_a_small_method(worker):
+    big = worker.measure(CASE, "cbtest_methods:big_temporary", call_s=0.001)
+    small = worker.measure(CASE, "cbtest_methods:good", call_s=0.001)
+    if hwm_resettable():
+        assert big.source == "VmHWM"
+        assert 60 * 2**20 <= big.peak_bytes <= 100 * 2**20
+        assert small.peak_bytes < 2**20
+    assert 64 * 2**20 <= big.tracemalloc_bytes <= 70 * 2**20
+    assert small.tracemalloc_bytes < 2**20
+    # the same call again reads the same: freed blocks went back to the kernel (mmap threshold)
+    again = worker.measure(CASE, "cbtest_methods:big_temporary", call_s=0.001)
+    assert again.peak_bytes == pytest.approx(big.peak_bytes, rel=0.05)
+
+
+def test_memory_pass_reports_a_failing_method_and_lives_on(worker):
+    failed = worker.measure(CASE, "cbtest_methods:raises", call_s=0.001)
+    assert failed.peak_bytes is None and "RuntimeError" in failed.note
+    assert worker.measure(CASE, "cbtest_methods:good", call_s=0.001).tracemalloc_bytes > 0
+
+
+def test_memory_pass_times_out_instead_of_hanging():
+    with MemoryWorker() as w:
+        slow = w.measure(CASE, "cbtest_methods:slow", call_s=10.0, timeout_s=0.01)
+        assert slow.peak_bytes is None and "timed out" in slow.note
+        # the next request starts a fresh worker
+        assert w.measure(CASE, "cbtest_methods:good", call_s=0.001).tracemalloc_bytes > 0
