@@ -1,0 +1,180 @@
+"""run_sweep and measure_case: statuses, budgets, skip rules, resume, interruption."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+import pytest
+
+from convbench.cases import Case
+from convbench.config import load_sweep_text
+from convbench.errors import ConfigError
+from convbench.results import COLUMNS, read_meta, read_rows, row_key
+from convbench.runner import is_larger, measure_case, run_sweep, work_items
+
+FAST = "timing: {min_sample_s: 0.001, repeats: 3, warmup: 0}\nmemory_pass: false\n"
+
+
+def sweep_of(text: str, name: str = "t"):
+    return load_sweep_text(textwrap.dedent(text) + FAST, name=name, path=f"{name}.yaml")
+
+
+MIXED = """\
+input_size: [8, 12]
+kernel_size: 3
+depth: [0, 2]
+stride: [1, 2]
+methods:
+  - good: "cbtest_methods:good"
+  - wrong: "cbtest_methods:off_by_one"
+  - broken: "cbtest_methods:raises"
+"""
+
+
+def test_a_broken_and_a_wrong_method_become_rows_while_others_are_measured(tmp_path):
+    out = tmp_path / "r.csv"
+    summary = run_sweep(sweep_of(MIXED), out, progress=False)
+    rows = read_rows(out)
+    assert list(rows.columns) == list(COLUMNS)
+    assert len(rows) == 8 * 3 == summary.measured
+    by = {m: rows[rows.method == m] for m in ("good", "wrong", "broken")}
+    assert set(by["good"].status) == {"ok"}
+    assert set(by["wrong"].status) == {"wrong"}
+    assert list(by["wrong"].max_abs_err) == pytest.approx([1.0] * 8)
+    assert set(by["broken"].status) == {"error"}
+    assert set(by["broken"].reason) == {"RuntimeError: deliberately broken"}
+    good = by["good"].iloc[0]
+    assert good.repeats == 3 and len(good.samples_s) == 3 and len(good.cpu_samples_s) == 3
+    assert good.time_min_s <= good.time_median_s and good.gflops > 0 and good.loops >= 1
+    assert by["wrong"].time_median_s.isna().all()  # a wrong method is never timed
+    assert summary.counts == {"ok": 8, "wrong": 8, "error": 8}
+    assert len(summary.problems) == 16 and not summary.interrupted
+    meta = read_meta(out)
+    assert meta["config_hash"] == sweep_of(MIXED).config_hash and meta["interrupted"] is False
+    assert meta["threads"] == 1 and "threadpool_info" in meta and meta["cpu_model"]
+
+
+def test_work_items_are_deterministic_case_major():
+    s = sweep_of(MIXED)
+    items = work_items(s)
+    assert [(i.case, i.entry.name) for i in items] == [
+        (c, m) for c in s.cases for m in ("good", "wrong", "broken")
+    ]
+    assert [i.key() for i in items] == [i.key() for i in work_items(sweep_of(MIXED))]
+
+
+def test_is_larger_needs_the_same_facet_and_both_sizes():
+    small = Case((16, 16), (3, 3), 2, (2, 2))
+    assert is_larger(Case((32, 32), (3, 3), 2, (2, 2)), small)
+    assert is_larger(Case((16, 16), (5, 5), 2, (2, 2)), small)
+    assert not is_larger(Case((32, 32), (2, 2), 2, (2, 2)), small)  # kernel smaller
+    assert not is_larger(Case((32, 32), (5, 5), 2, (1, 1)), small)  # other stride
+    assert not is_larger(Case((32, 32), (5, 5), 2, (2, 2), dtype="float32"), small)
+
+
+def test_a_method_over_budget_is_skipped_on_larger_cells_only(tmp_path):
+    s = sweep_of(
+        """\
+        input_size: [8, 16]
+        kernel_size: [5, 3]
+        methods: [{slow: "cbtest_methods:slow"}, {good: "cbtest_methods:good"}]
+        time_budget_s: 0.05
+        """
+    )
+    rows = read_rows(run_sweep(s, tmp_path / "b.csv", progress=False).output)
+    slow = {(r.input_h, r.kernel_h): r for r in rows[rows.method == "slow"].itertuples()}
+    first = slow[(8, 5)]
+    assert first.status == "ok" and "over time budget" in first.reason
+    assert first.repeats == 3  # cut to min_repeats by the budget
+    # 8x8 * 3x3 has a smaller kernel: not larger, so measured (and it overruns too)
+    assert slow[(8, 3)].status == "ok"
+    assert slow[(16, 5)].status == "skipped" and "smaller cell 8x8 * 5x5" in slow[(16, 5)].reason
+    assert slow[(16, 3)].status == "skipped"
+    assert set(rows[rows.method == "good"].status) == {"ok"}
+
+
+def test_memory_limit_and_unsupported_never_run_the_method(tmp_path):
+    s = sweep_of(
+        """\
+        input_size: 8
+        kernel_size: 3
+        methods: [{big: "cbtest_methods:raises"}, {picky: "cbtest_methods:raises"}]
+        memory_limit: 1MiB
+        """
+    )
+    big, picky = s.methods
+    big = dataclasses.replace(
+        big, method=dataclasses.replace(big.method, estimate_bytes=lambda c: 2**30)
+    )
+    picky = dataclasses.replace(
+        picky, method=dataclasses.replace(picky.method, supports=lambda c: "not on Tuesdays")
+    )
+    s = dataclasses.replace(s, methods=(big, picky))
+    rows = read_rows(run_sweep(s, tmp_path / "m.csv", progress=False).output)
+    assert list(rows.status) == ["skipped", "unsupported"]  # "raises" would have given error
+    assert rows.reason[0] == "estimate 1024 MiB > memory_limit 1 MiB"
+    assert rows.estimated_bytes[0] == 2**30
+    assert rows.reason[1] == "not on Tuesdays"
+
+
+def test_skip_rules_give_skipped_rows_with_the_rule(tmp_path):
+    s = sweep_of(
+        """\
+        input_size: [8, 16]
+        kernel_size: 3
+        methods: [{good: "cbtest_methods:good"}]
+        skip: [{methods: good, input_size: {min: 12}}]
+        """
+    )
+    rows = read_rows(run_sweep(s, tmp_path / "s.csv", progress=False).output)
+    assert list(zip(rows.input_h, rows.status, strict=True)) == [(8, "ok"), (16, "skipped")]
+    assert rows.reason[1] == "skip rule 0 (input_size=12..)"
+
+
+def test_interrupt_keeps_rows_and_resume_adds_the_rest_without_duplicates(tmp_path):
+    out = tmp_path / "i.csv"
+    s = sweep_of(MIXED)
+
+    def stop_after_five(row, seen=[]):  # noqa: B006  (a counter across calls)
+        seen.append(row)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    summary = run_sweep(s, out, progress=False, on_row=stop_after_five)
+    assert summary.interrupted and summary.measured == 5
+    assert len(read_rows(out)) == 5 and read_meta(out)["interrupted"] is True
+    again = run_sweep(s, out, resume=True, progress=False)
+    rows = read_rows(out)
+    keys = [row_key(r) for r in rows.to_dict("records")]
+    assert again.already_done == 5 and again.measured == 19
+    assert len(keys) == len(set(keys)) == 24
+    assert set(keys) == {i.key() for i in work_items(s)}
+
+
+def test_resume_refuses_another_config(tmp_path):
+    out = tmp_path / "c.csv"
+    run_sweep(sweep_of("input_size: 8\nkernel_size: 3\nmethods: [cbtest_methods:good]\n"), out)
+    other = sweep_of("input_size: 9\nkernel_size: 3\nmethods: [cbtest_methods:good]\n")
+    with pytest.raises(ConfigError, match="written by a different config"):
+        run_sweep(other, out, resume=True, progress=False)
+
+
+def test_only_measures_the_requested_cells_and_methods_option_restricts(tmp_path):
+    s = sweep_of(MIXED)
+    wanted = {work_items(s)[0].key(), work_items(s)[4].key()}
+    rows = read_rows(run_sweep(s, tmp_path / "o.csv", only=wanted, progress=False).output)
+    assert {row_key(r) for r in rows.to_dict("records")} == wanted
+    rows = read_rows(run_sweep(s, tmp_path / "p.csv", methods=["good"], progress=False).output)
+    assert set(rows.method) == {"good"} and len(rows) == 8
+
+
+def test_measure_case_with_memory_pass_records_both_figures(tmp_path):
+    from convbench.measure.memory import MemoryWorker
+
+    s = sweep_of("input_size: 32\nkernel_size: 3\nmethods: [{t: cbtest_methods:big_temporary}]\n")
+    with MemoryWorker() as worker:
+        row = measure_case(s.cases[0], s.methods[0], s.timing, memory=worker)
+    assert row["status"] == "ok"
+    assert row["tracemalloc_bytes"] >= 64 * 2**20
+    assert row["peak_bytes"] == "" or row["peak_bytes"] >= 60 * 2**20
