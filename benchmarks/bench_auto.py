@@ -159,13 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sweep = load_sweep(args.config)
     with threadpool_limits(1):
+        peak = gemm_peak_gflops()
         if args.csv:
             with RowWriter(args.csv) as writer:
-                measure(sweep, writer)
+                times = measure(sweep, writer)
             print(f"rows written to {args.csv}")
-            return 0
-        peak = gemm_peak_gflops()
-        times = measure(sweep)
+        else:
+            times = measure(sweep)
     print("\n".join(report(times, peak)))
     return 0
 

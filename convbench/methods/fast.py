@@ -225,11 +225,15 @@ def fft_rfft_polyphase(
             grid = xp[a::sh, b::sw][:rows, :cols].astype(work, copy=False)
             taps = kernel[a::sh, b::sw].astype(work, copy=False)
             gf = scipy.fft.rfft2(grid, s=shape, axes=(0, 1))
-            tf = scipy.fft.rfft2(taps, s=shape, axes=(0, 1))
-            prod = np.einsum("ijc,ijc->ij", gf, tf.conj())
+            # Pruned kernel transform: only its few nonzero rows need the row FFT.
+            tf = scipy.fft.fft(scipy.fft.rfft(taps, n=shape[1], axis=1), n=shape[0], axis=0)
+            if gf.shape[2] == 1:
+                prod = gf[:, :, 0] * tf[:, :, 0].conj()
+            else:
+                prod = np.einsum("ijc,ijc->ij", gf, tf.conj())
             acc = prod if acc is None else acc + prod
-    full = scipy.fft.irfft2(acc, s=shape, axes=(0, 1))
-    out = full[:ho, :wo]
+    # Pruned inverse: the column transform, then the row transform of the Ho rows we keep only.
+    out = scipy.fft.irfft(scipy.fft.ifft(acc, axis=0)[:ho], n=shape[1], axis=1)[:, :wo]
     if x.dtype.kind in "iu":
         return np.rint(out).astype(x.dtype)
     return out.astype(x.dtype, copy=False)
