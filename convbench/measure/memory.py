@@ -28,6 +28,7 @@ import gc
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import tracemalloc
@@ -131,6 +132,7 @@ def _answer(req: dict, methods: dict[tuple[str, bool], Method]) -> dict:
 
 def _serve() -> None:
     """Worker loop: one JSON request per stdin line, one JSON answer per line on the real stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes our stdin
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # a method that prints must not corrupt the protocol
     sys.stdout = sys.stderr
