@@ -178,3 +178,12 @@ def test_measure_case_with_memory_pass_records_both_figures(tmp_path):
     assert row["status"] == "ok"
     assert row["tracemalloc_bytes"] >= 64 * 2**20
     assert row["peak_bytes"] == "" or row["peak_bytes"] >= 60 * 2**20
+
+
+def test_layer_mode_takes_methods_inputs_and_reference_from_convbench_layer(tmp_path):
+    pytest.importorskip("convbench.layer")
+    s = sweep_of("input_size: 6\nkernel_size: 3\nbatch: 2\nfilters: [1, 3]\nmethods: [loops]\n")
+    assert s.layer and [c.filters for c in s.cases] == [1, 3]
+    rows = read_rows(run_sweep(s, tmp_path / "l.csv", progress=False).output)
+    assert list(rows.status) == ["ok", "ok"] and list(rows.batch) == [2, 2]
+    assert list(rows.filters) == [1, 3] and (rows.max_abs_err < 1e-12).all()
