@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from convbench.cases import Case
+from convbench.measure import timing
 from convbench.measure.inputs import case_inputs
 from convbench.measure.memory import MemoryWorker, hwm_resettable
 from convbench.measure.timing import Timing, calibrate, time_call
@@ -15,10 +16,26 @@ from convbench.measure.timing import Timing, calibrate, time_call
 CASE = Case((64, 64), (5, 5), depth=2, stride=(2, 2))
 
 
-def test_calibrate_makes_one_sample_last_min_sample_s():
-    # each call sleeps >= 1 ms, so 5 calls are the fewest that surely last 5 ms
-    assert calibrate(lambda: time.sleep(0.001), min_sample_s=0.005) == 5
-    assert calibrate(lambda: time.sleep(0.001), min_sample_s=0.005, first_call_s=1e-6) == 5
+class FakeClock:
+    """A clock that only moves when the timed call runs: each call costs exactly ``cost_s``."""
+
+    def __init__(self, cost_s: float) -> None:
+        self.now, self.cost_s = 0.0, cost_s
+
+    def __call__(self) -> float:
+        return self.now
+
+    def call(self) -> None:
+        self.now += self.cost_s
+
+
+def test_calibrate_makes_one_sample_last_min_sample_s(monkeypatch):
+    clock = FakeClock(0.001)
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    monkeypatch.setattr(timing.time, "process_time", clock)
+    assert calibrate(clock.call, min_sample_s=0.005) == 5
+    assert calibrate(clock.call, min_sample_s=0.005, first_call_s=1e-6) == 5
+    assert calibrate(clock.call, min_sample_s=0.0005) == 1
 
 
 def test_calibrate_keeps_one_loop_for_slow_calls():

@@ -113,8 +113,9 @@ def time_call(
 ) -> Timing:
     """Time ``call()``: calibrate, warm up, then up to ``repeats`` samples.
 
-    Sampling stops early, after at least ``min_repeats`` samples, once ``budget_s`` seconds have
-    been spent (``cut_by_budget`` is then set), so one cell never runs unbounded.
+    When one call outlasts ``min_sample_s`` (one call per sample), sampling stops early, after
+    at least ``min_repeats`` samples, once ``budget_s`` seconds have been spent
+    (``cut_by_budget`` is then set), so one cell of a slow method never runs unbounded.
 
     Cost: about ``max(budget_s, (warmup + repeats) * max(min_sample_s, one call))`` seconds.
     """
@@ -133,7 +134,12 @@ def time_call(
             wall, cpu = _sample(call, loops)
             walls.append(wall)
             cpus.append(cpu)
-            if i + 1 >= min_repeats and i + 1 < repeats and time.perf_counter() - start > budget_s:
+            # only single-call samples can run long: calibrated ones last ~min_sample_s each
+            if (
+                loops == 1
+                and min_repeats <= i + 1 < repeats
+                and time.perf_counter() - start > budget_s
+            ):
                 cut = True
                 break
     finally:
