@@ -336,6 +336,10 @@ def run_sweep(
         "memory_source": "",
         **environment(sweep.threads),
     }
+    if resume:  # keep when the CSV was begun; started_at is this (resumed) run's start
+        meta["first_started_at"] = read_meta(output).get("first_started_at") or read_meta(
+            output
+        ).get("started_at", started)
     budget = _Budget(sweep.time_budget_s)
     gc.freeze()  # everything imported so far is permanent: collections stay cheap while timing
     with RowWriter(output, resume=resume) as writer, contextlib.ExitStack() as stack:

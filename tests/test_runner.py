@@ -148,6 +148,7 @@ def test_interrupt_keeps_rows_and_resume_adds_the_rest_without_duplicates(tmp_pa
     rows = read_rows(out)
     keys = [row_key(r) for r in rows.to_dict("records")]
     assert again.already_done == 5 and again.measured == 19
+    assert read_meta(out)["first_started_at"] <= read_meta(out)["started_at"]
     assert len(keys) == len(set(keys)) == 24
     assert set(keys) == {i.key() for i in work_items(s)}
 
