@@ -198,9 +198,7 @@ def measure_case(
     x, k = inputs if inputs is not None else case_inputs(case, seed)
     stride, padding = case.stride, case.padding
     try:
-        t0 = time.perf_counter()
         out = method.func(x, k, stride, padding)
-        first_call_s = time.perf_counter() - t0
     except Unsupported as e:
         return row("unsupported", reason=str(e), estimated_bytes=estimate)
     except Exception as e:  # any failure of the method is a row, never the end of the sweep
@@ -219,7 +217,6 @@ def measure_case(
             repeats=settings.repeats,
             min_repeats=settings.min_repeats,
             budget_s=time_budget_s,
-            first_call_s=first_call_s,
         )
     except Exception as e:  # e.g. a method that fails only sometimes
         return row("error", reason=f"while timing: {_one_line(e)}", estimated_bytes=estimate)

@@ -34,12 +34,15 @@ def test_calibrate_makes_one_sample_last_min_sample_s(monkeypatch):
     monkeypatch.setattr(timing.time, "perf_counter", clock)
     monkeypatch.setattr(timing.time, "process_time", clock)
     assert calibrate(clock.call, min_sample_s=0.005) == 5
-    assert calibrate(clock.call, min_sample_s=0.005, first_call_s=1e-6) == 5
     assert calibrate(clock.call, min_sample_s=0.0005) == 1
 
 
-def test_calibrate_keeps_one_loop_for_slow_calls():
-    assert calibrate(lambda: None, min_sample_s=0.01, first_call_s=0.02) == 1
+def test_calibrate_times_a_fresh_call_not_a_slow_first_one(monkeypatch):
+    clock = FakeClock(0.05)
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    clock.call()  # a first call with one-time set-up: 50 ms
+    clock.cost_s = 0.001  # steady calls: 1 ms
+    assert calibrate(clock.call, min_sample_s=0.005) == 5
 
 
 def test_time_call_keeps_every_raw_sample_and_cpu_time():

@@ -80,15 +80,13 @@ def _sample(call: Callable[[], object], loops: int) -> tuple[float, float]:
     return (t1 - t0) / loops, (c1 - c0) / loops
 
 
-def calibrate(call: Callable[[], object], min_sample_s: float, first_call_s: float = 0.0) -> int:
+def calibrate(call: Callable[[], object], min_sample_s: float) -> int:
     """Loops per sample so that one sample lasts at least ``min_sample_s``.
 
-    ``first_call_s`` (e.g. the verification call) saves work when one call is already long
-    enough; otherwise one more call gives the first guess, which is then checked and raised
-    until a sample really lasts long enough.
+    One fresh call gives the first guess (not an earlier call such as the verification: it may
+    include one-time set-up like torch's first-call initialisation), which is then checked and
+    raised until a sample really lasts long enough.
     """
-    if first_call_s >= min_sample_s:
-        return 1
     single, _ = _sample(call, 1)
     if single >= min_sample_s:
         return 1
@@ -109,7 +107,6 @@ def time_call(
     repeats: int = 25,
     min_repeats: int = 3,
     budget_s: float = math.inf,
-    first_call_s: float = 0.0,
 ) -> Timing:
     """Time ``call()``: calibrate, warm up, then up to ``repeats`` samples.
 
@@ -120,7 +117,7 @@ def time_call(
     Cost: about ``max(budget_s, (warmup + repeats) * max(min_sample_s, one call))`` seconds.
     """
     start = time.perf_counter()
-    loops = calibrate(call, min_sample_s, first_call_s)
+    loops = calibrate(call, min_sample_s)
     gc_was_enabled = gc.isenabled()
     gc.collect(0)  # a full collection can take 0.3 s once torch is imported; see gc.freeze
     gc.disable()
