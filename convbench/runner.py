@@ -20,7 +20,7 @@ import importlib
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -294,6 +294,7 @@ def run_sweep(
     only: Iterable[tuple] | None = None,
     progress: bool = True,
     on_row: Callable[[dict], None] | None = None,
+    extra_meta: Mapping[str, object] | None = None,
 ) -> RunSummary:
     """Measure every cell of ``sweep`` and append its rows to ``output`` (plus the sidecar).
 
@@ -301,6 +302,7 @@ def run_sweep(
     ----------
     methods : restrict to (or add) these method names/specs (see :func:`config.with_methods`).
     only : measure only the cells whose :func:`results.row_key` is in this set.
+    extra_meta : more sidecar entries (e.g. ``shard`` from :mod:`convbench.shard`).
     progress : show a rich progress bar (case, method, ETA).
     on_row : called with each row after it is written.
 
@@ -332,6 +334,7 @@ def run_sweep(
         "memory_pass": sweep.memory_pass,
         "memory_source": "",
         **environment(sweep.threads),
+        **(extra_meta or {}),
     }
     if resume:  # keep when the CSV was begun; started_at is this (resumed) run's start
         meta["first_started_at"] = read_meta(output).get("first_started_at") or read_meta(

@@ -157,21 +157,6 @@ def test_row_keys_of_the_plan_are_results_row_keys(tiny) -> None:
 # --------------------------------------------------------------------------- run --shard, merge
 
 
-def _run_has_shard() -> bool:
-    import inspect
-
-    from convbench.cli import run as run_module
-
-    return "shard" in inspect.signature(run_module.run).parameters
-
-
-# `run --shard` is wired into convbench/cli/run.py once the runner is committed (issue 3); until
-# then these end-to-end checks cannot run. They pass with /work/notes/h7-run-shard.patch applied.
-needs_run_shard = pytest.mark.skipif(
-    not _run_has_shard(), reason="convbench run --shard not wired in yet"
-)
-
-
 def _run(*args: str):
     result = CliRunner().invoke(app, [str(a) for a in args])
     return result
@@ -183,7 +168,6 @@ def _keys(path: Path) -> list[tuple]:
     return [row_key(r) for r in read_rows(path).to_dict("records")]
 
 
-@needs_run_shard
 def test_three_shards_merge_into_what_one_run_writes(tmp_path: Path) -> None:
     from convbench.results import COLUMNS, read_meta, read_rows
 
@@ -211,7 +195,6 @@ def test_three_shards_merge_into_what_one_run_writes(tmp_path: Path) -> None:
     assert "shard" not in read_meta(merged)
 
 
-@needs_run_shard
 def test_an_interrupted_shard_resumes_and_merges_cleanly(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(TINY)

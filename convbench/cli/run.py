@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import ConfigError
 from ._app import EXIT_OK, command
 
 INTERRUPTED = 130  # the shell's code for Ctrl-C
@@ -33,6 +34,14 @@ def run(
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar [default: on a terminal]."),
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="Measure only shard K of N (K/N); see `convbench plan`."),
+    ] = None,
+    costs: Annotated[
+        Path | None,
+        typer.Option("--costs", help="With --shard: previous results CSV predicting cell times."),
+    ] = None,
 ) -> None:
     """Measure a sweep: verify, time and measure memory of each method on each case -> CSV."""
     from ..config import load_sweep
@@ -42,7 +51,20 @@ def run(
     out = output or Path("results") / f"{sweep.name}.csv"
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     show = sys.stderr.isatty() if progress is None else progress
-    summary = run_sweep(sweep, out, resume=resume, methods=names, progress=show)
+    if shard is not None:
+        from ..shard import check_resume, shard_output, shard_run
+
+        part = shard_run(sweep, shard, methods=names, costs_csv=costs)
+        out = output or shard_output(Path("results"), sweep.name, part.index, part.count)
+        if resume:
+            check_resume(out, part)
+        summary = run_sweep(
+            part.sweep, out, resume=resume, only=part.only, extra_meta=part.meta, progress=show
+        )
+    else:
+        if costs is not None:
+            raise ConfigError("--costs: only with --shard K/N")
+        summary = run_sweep(sweep, out, resume=resume, methods=names, progress=show)
     for line in summary.lines():
         typer.echo(line)
     raise typer.Exit(INTERRUPTED if summary.interrupted else EXIT_OK)
