@@ -136,7 +136,7 @@ def report(times: dict[Case, dict[str, float]], peak: float) -> list[str]:
         faster = sum(r > 1 for r in torch)
         lines.append(f"auto faster than torch in {faster}/{len(torch)} cells")
     else:
-        lines.append("torch: not installed, skipped")
+        lines.append("torch vs auto: no cells with both (torch not installed?), skipped")
     for family in ("direct", "gemm"):
         best = [
             max(c.flops / v / 1e9 for m, v in t.items() if fam.get(m) == family)

@@ -11,10 +11,13 @@ import numpy as np
 
 from .. import advise
 from ..cases import Case, Pair
-from .registry import register
+from .registry import MethodFunc, register
 
 _CHOICES: dict[Case, str] = {}
 _LIMIT: dict[str, int] = {}
+# Keyed by the raw shapes, so a repeated call skips building a Case (microseconds matter for the
+# smallest cases, where the whole correlation takes ~10 us).
+_DISPATCH: dict[tuple, MethodFunc] = {}
 
 
 def memory_limit() -> int:
@@ -29,7 +32,7 @@ def set_memory_limit(limit_bytes: int | None) -> None:
     _LIMIT.clear()
     if limit_bytes is not None:
         _LIMIT["bytes"] = int(limit_bytes)
-    _CHOICES.clear()
+    forget_choices()
 
 
 def choice(case: Case) -> str:
@@ -44,6 +47,7 @@ def choice(case: Case) -> str:
 def forget_choices() -> None:
     """Drop cached choices (after the decision table changed)."""
     _CHOICES.clear()
+    _DISPATCH.clear()
 
 
 def _case_of(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> Case:
@@ -72,8 +76,11 @@ def _auto_bytes(case: Case) -> int:
 )
 def auto(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
     """Dispatch to :func:`choice` of the case; shapes, cost and memory are the chosen method's."""
-    from . import registered
+    key = (x.shape, kernel.shape, x.dtype.char, stride, padding)
+    func = _DISPATCH.get(key)
+    if func is None:
+        from . import registered
 
-    return registered()[choice(_case_of(x, kernel, stride, padding))].func(
-        x, kernel, stride, padding
-    )
+        func = registered()[choice(_case_of(x, kernel, stride, padding))].func
+        _DISPATCH[key] = func
+    return func(x, kernel, stride, padding)
