@@ -26,6 +26,18 @@ def compute_dtype(x: np.ndarray, kernel: np.ndarray) -> np.dtype:
     return np.dtype(np.float32) if common.itemsize <= 4 else np.dtype(np.float64)
 
 
+def check_stride_padding(stride: int | Pair, padding: int | Pair) -> tuple[Pair, Pair]:
+    """``(stride, padding)`` as pairs; ValueError naming the argument unless stride >= 1 and
+    padding >= 0."""
+    stride = as_pair(stride, "stride")
+    padding = as_pair(padding, "padding")
+    if min(stride) < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    return stride, padding
+
+
 def normalize(
     x: np.ndarray, kernel: np.ndarray, stride: int | Pair, padding: int | Pair
 ) -> tuple[np.ndarray, np.ndarray, Pair, Pair, Case]:
@@ -50,12 +62,7 @@ def normalize(
         raise ValueError(f"kernel depth {kernel.shape[2]} does not match x depth {x.shape[2]}")
     if min(x.shape) < 1 or min(kernel.shape) < 1:
         raise ValueError(f"x and kernel must not be empty, got {x.shape} and {kernel.shape}")
-    stride = as_pair(stride, "stride")
-    padding = as_pair(padding, "padding")
-    if min(stride) < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    if min(padding) < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
+    stride, padding = check_stride_padding(stride, padding)
     dtype = compute_dtype(x, kernel)
     case = Case(
         input_size=(x.shape[0], x.shape[1]),

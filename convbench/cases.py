@@ -24,6 +24,9 @@ CASE_KEYS: tuple[str, ...] = (
     "filters",
 )
 
+#: Case keys that split a sweep into facets: everything but the input and kernel sizes.
+FACET_KEYS: tuple[str, ...] = CASE_KEYS[4:]
+
 
 def as_pair(value: int | Pair | list[int], name: str) -> Pair:
     """Return ``value`` as an ``(h, w)`` pair of Python ints.

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .cases import CASE_KEYS
+
 STUDY_METHODS = ("fft", "shift-add", "strided-view")
 REPRODUCED_SHARE = 2 / 3
 PARTLY_SHARE = 1 / 3
@@ -33,8 +35,7 @@ LARGE_MARGIN_PCT = 50.0  # claim 6: "close to 100%" is judged as a median advant
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "no data")
 
-CELL = ["input_h", "input_w", "kernel_h", "kernel_w", "depth", "stride_h", "stride_w",
-        "pad_h", "pad_w", "dtype", "batch", "filters"]  # fmt: skip
+CELL = list(CASE_KEYS)
 
 
 @dataclass(frozen=True)

@@ -24,20 +24,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy.stats import mannwhitneyu
 
+from .cases import FACET_KEYS
 from .errors import ResultsError
 from .results import read_meta, read_rows
-
-#: Columns that split a sweep into separate figures (one figure per combination present).
-FACET_KEYS: tuple[str, ...] = (
-    "depth",
-    "stride_h",
-    "stride_w",
-    "pad_h",
-    "pad_w",
-    "dtype",
-    "batch",
-    "filters",
-)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..api import compute_dtype
-from ..cases import Case, Pair, as_pair
+from ..api import check_stride_padding, compute_dtype
+from ..cases import Case, Pair
 from ..methods.registry import Method
 from ._shapes import output_hw, pad
 from .registry import LAYER
@@ -37,12 +37,7 @@ def normalize_layer(
         raise ValueError(f"w has {w.shape[2]} input channels but x has {x.shape[3]}")
     if min(x.shape) < 1 or min(w.shape) < 1:
         raise ValueError(f"x and w must not be empty, got {x.shape} and {w.shape}")
-    stride = as_pair(stride, "stride")
-    padding = as_pair(padding, "padding")
-    if min(stride) < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    if min(padding) < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
+    stride, padding = check_stride_padding(stride, padding)
     dtype = compute_dtype(x, w)
     case = Case(
         input_size=(x.shape[1], x.shape[2]),
