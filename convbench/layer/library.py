@@ -7,6 +7,7 @@ import importlib.util
 import numpy as np
 
 from ..cases import Case, Pair
+from ..methods._common import torch_ready
 from ._shapes import output_bytes
 from .registry import LAYER
 
@@ -41,8 +42,8 @@ def torch_conv2d(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> n
     """
     import torch
 
-    xt = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
-    wt = torch.from_numpy(np.ascontiguousarray(w)).permute(3, 2, 0, 1)
+    xt = torch.from_numpy(torch_ready(x)).permute(0, 3, 1, 2)
+    wt = torch.from_numpy(torch_ready(w)).permute(3, 2, 0, 1)
     with torch.no_grad():
         out = torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding)
     return np.ascontiguousarray(out.permute(0, 2, 3, 1).numpy())

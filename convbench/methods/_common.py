@@ -116,3 +116,13 @@ def cast_bytes(case: Case) -> int:
     hp, wp = case.padded_size
     kh, kw = case.kernel_size
     return (hp * wp + kh * kw) * case.channels * 8
+
+
+def torch_ready(a: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
+    """``a`` as a C-contiguous array that ``torch.from_numpy`` accepts (copied only if needed).
+
+    numpy calls an array with a reversed length-1 axis contiguous, but its negative stride makes
+    torch refuse it, so such arrays are copied too.
+    """
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a.copy() if any(st < 0 for st in a.strides) else a

@@ -18,32 +18,11 @@ import scipy.linalg.blas
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..cases import Case, Pair
+from ._common import output_size, pad_zeros, padded_bytes
 from .registry import register
 
 #: Upper bound on the scratch of one tap block of ``polyphase-gemm`` (bytes).
 GEMM_BLOCK_BYTES = 8 * 2**20
-
-
-def _pad(x: np.ndarray, padding: Pair) -> np.ndarray:
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    width = ((ph, ph), (pw, pw)) + ((0, 0),) * (x.ndim - 2)
-    return np.pad(x, width)
-
-
-def _output_size(xp: np.ndarray, kernel: np.ndarray, stride: Pair) -> Pair:
-    return (
-        1 + (xp.shape[0] - kernel.shape[0]) // stride[0],
-        1 + (xp.shape[1] - kernel.shape[1]) // stride[1],
-    )
-
-
-def _padded_bytes(case: Case) -> int:
-    if case.padding == (0, 0):
-        return 0
-    hp, wp = case.padded_size
-    return hp * wp * case.channels * case.itemsize
 
 
 def _phase_rows(n_out: int, k: int, s: int) -> int:
@@ -56,7 +35,7 @@ def _phase_rows(n_out: int, k: int, s: int) -> int:
 
 def _shift_add_strided_bytes(case: Case) -> int:
     ho, wo = case.output_size
-    return _padded_bytes(case) + 2 * ho * wo * case.itemsize
+    return padded_bytes(case) + 2 * ho * wo * case.itemsize
 
 
 @register(
@@ -72,9 +51,9 @@ def shift_add_strided(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: 
     Shapes: x (H, W[, C]), kernel (kh, kw[, C]) -> (Ho, Wo). Cost: ``T`` passes over ``Ho * Wo``
     (times ``C`` for the mat-vec); memory: the padded copy plus two ``Ho * Wo`` buffers.
     """
-    xp = _pad(x, padding)
+    xp = pad_zeros(x, padding)
     (sh, sw), (kh, kw) = stride, kernel.shape[:2]
-    ho, wo = _output_size(xp, kernel, stride)
+    ho, wo = output_size(xp, kernel, stride)
     out = np.zeros((ho, wo), dtype=x.dtype)
     tmp = np.empty_like(out)
     for i in range(kh):
@@ -99,7 +78,7 @@ def _polyphase_gemm_bytes(case: Case) -> int:
     grid = (rows * cols + kw) * case.channels * case.itemsize
     taps = -(-kh // sh) * -(-kw // sw)
     block = 0 if case.depth == 0 else min(GEMM_BLOCK_BYTES, taps * rows * cols * case.itemsize)
-    return _padded_bytes(case) + 2 * grid + block + 3 * ho * cols * case.itemsize
+    return padded_bytes(case) + 2 * grid + block + 3 * ho * cols * case.itemsize
 
 
 def _axpy(dtype: np.dtype):
@@ -136,11 +115,11 @@ def polyphase_gemm(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pai
     ``Ho * cols ~ Ho * Wo`` (nothing for discarded outputs) plus ``2 * rows * cols * T * C`` GEMM
     flops. Memory: a phase grid, a tap block capped at ``GEMM_BLOCK_BYTES``, the wide output.
     """
-    xp = _pad(x, padding)
+    xp = pad_zeros(x, padding)
     if xp.ndim == 2:
         xp, kernel = xp[:, :, None], kernel[:, :, None]
     (sh, sw), (kh, kw), c = stride, kernel.shape[:2], kernel.shape[2]
-    ho, wo = _output_size(xp, kernel, stride)
+    ho, wo = output_size(xp, kernel, stride)
     rows, cols = _phase_rows(ho, kh, sh), _phase_rows(wo, kw, sw)
     n = ho * cols
     out = np.zeros(n, dtype=x.dtype)
@@ -190,7 +169,7 @@ def _fft_rfft_bytes(case: Case) -> int:
     # per phase: the input and kernel spectra over the depth, their product, and the accumulator
     per_phase = 3 * case.channels * spectrum + spectrum
     real_grid = l1 * l2 * case.channels * max(case.itemsize, 8 if case.dtype != "float32" else 4)
-    return _padded_bytes(case) + per_phase + real_grid + l1 * l2 * 8 + ho * wo * case.itemsize
+    return padded_bytes(case) + per_phase + real_grid + l1 * l2 * 8 + ho * wo * case.itemsize
 
 
 @register(
@@ -211,11 +190,11 @@ def fft_rfft_polyphase(
     flat in the kernel size. Integers are computed in float64 and rounded back (exact while the
     sums stay far below 2**52); float32 stays float32.
     """
-    xp = _pad(x, padding)
+    xp = pad_zeros(x, padding)
     if xp.ndim == 2:
         xp, kernel = xp[:, :, None], kernel[:, :, None]
     (sh, sw), (kh, kw) = stride, kernel.shape[:2]
-    ho, wo = _output_size(xp, kernel, stride)
+    ho, wo = output_size(xp, kernel, stride)
     rows, cols = _phase_rows(ho, kh, sh), _phase_rows(wo, kw, sw)
     shape = _fft_shape(ho, wo, kh, kw, stride)
     work = np.float32 if x.dtype == np.float32 else np.float64
@@ -245,7 +224,7 @@ def fft_rfft_polyphase(
 def _windows_tensordot_bytes(case: Case) -> int:
     ho, wo = case.output_size
     kh, kw = case.kernel_size
-    return _padded_bytes(case) + (ho * wo * kh * kw * case.channels + ho * wo) * case.itemsize
+    return padded_bytes(case) + (ho * wo * kh * kw * case.channels + ho * wo) * case.itemsize
 
 
 @register(
@@ -262,11 +241,11 @@ def windows_tensordot(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: 
     Cost: copies ``Ho * Wo * T * C`` values (= the direct flop count / 2), so it wins only when the
     output is tiny (kernel close to the input size); memory grows the same way.
     """
-    xp = _pad(x, padding)
+    xp = pad_zeros(x, padding)
     if xp.ndim == 2:
         xp, kernel = xp[:, :, None], kernel[:, :, None]
     (sh, sw), (kh, kw) = stride, kernel.shape[:2]
-    ho, wo = _output_size(xp, kernel, stride)
+    ho, wo = output_size(xp, kernel, stride)
     windows = sliding_window_view(xp, (kh, kw), axis=(0, 1))[: sh * (ho - 1) + 1 : sh]
     windows = windows[:, : sw * (wo - 1) + 1 : sw]  # (Ho, Wo, C, kh, kw)
     patches = np.ascontiguousarray(windows.transpose(0, 1, 3, 4, 2)).reshape(ho * wo, -1)
@@ -278,7 +257,7 @@ def windows_tensordot(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: 
 
 def _windows_einsum_bytes(case: Case) -> int:
     ho, wo = case.output_size
-    return _padded_bytes(case) + ho * wo * case.itemsize
+    return padded_bytes(case) + ho * wo * case.itemsize
 
 
 @register(
@@ -295,11 +274,11 @@ def windows_einsum(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pai
     Cost: ``Ho * Wo * T * C`` multiply-adds in einsum's C loops, ``kh`` calls; memory: the output
     only (plus the padded copy).
     """
-    xp = _pad(x, padding)
+    xp = pad_zeros(x, padding)
     if xp.ndim == 2:
         xp, kernel = xp[:, :, None], kernel[:, :, None]
     (sh, sw), (kh, kw) = stride, kernel.shape[:2]
-    ho, wo = _output_size(xp, kernel, stride)
+    ho, wo = output_size(xp, kernel, stride)
     windows = sliding_window_view(xp, kw, axis=1)[:, : sw * (wo - 1) + 1 : sw]  # (Hp, Wo, C, kw)
     out = np.zeros((ho, wo), dtype=x.dtype)
     for i in range(kh):
@@ -335,7 +314,7 @@ def _banded_gemm_bytes(case: Case) -> int:
     block = min(_band_block(kw, sw), wo)
     span = sw * (block - 1) + kw
     band = kh * span * case.channels * block
-    return _padded_bytes(case) + (band + 2 * ho * block + ho * wo) * case.itemsize
+    return padded_bytes(case) + (band + 2 * ho * block + ho * wo) * case.itemsize
 
 
 @register(
@@ -354,11 +333,11 @@ def banded_gemm(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) 
     Cost: ``2 * Ho * Wo * kh * span * C`` flops, about twice the direct count, but in BLAS GEMMs
     (``kh * ceil(Wo / B)`` calls). Memory: the ``kh`` banded matrices and one block of output.
     """
-    xp = _pad(x, padding)
+    xp = pad_zeros(x, padding)
     if xp.ndim == 2:
         xp, kernel = xp[:, :, None], kernel[:, :, None]
     (sh, sw), (kh, kw), c = stride, kernel.shape[:2], kernel.shape[2]
-    ho, wo = _output_size(xp, kernel, stride)
+    ho, wo = output_size(xp, kernel, stride)
     block = min(_band_block(kw, sw), wo)
     span = sw * (block - 1) + kw
     band = np.zeros((kh, span, c, block), dtype=x.dtype)

@@ -8,7 +8,14 @@ import numpy as np
 from scipy.signal import correlate, correlate2d
 
 from ..cases import Case, Pair
-from ._common import float_itemsize, output_bytes, pad_zeros, padded_bytes, round_back
+from ._common import (
+    float_itemsize,
+    output_bytes,
+    pad_zeros,
+    padded_bytes,
+    round_back,
+    torch_ready,
+)
 from .registry import register
 
 
@@ -99,8 +106,8 @@ def _register_torch() -> None:
 
         work = np.float64 if x.dtype.kind in "iu" else x.dtype
         as3d = (lambda a: a) if x.ndim == 3 else (lambda a: a[..., None])
-        image = torch.from_numpy(np.ascontiguousarray(as3d(x).transpose(2, 0, 1), dtype=work))
-        weight = torch.from_numpy(np.ascontiguousarray(as3d(kernel).transpose(2, 0, 1), dtype=work))
+        image = torch.from_numpy(torch_ready(as3d(x).transpose(2, 0, 1), work))
+        weight = torch.from_numpy(torch_ready(as3d(kernel).transpose(2, 0, 1), work))
         with torch.no_grad():
             out = torch.nn.functional.conv2d(
                 image[None], weight[None], stride=stride, padding=padding
