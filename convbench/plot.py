@@ -106,6 +106,8 @@ class FacetGrid:
     per : calls per value (``time`` is multiplied by it).
     inputs, kernels : the swept (h, w) sizes along x and y, sorted.
     methods : the methods drawn, in :func:`method_order`.
+    contenders : the methods ranked for ``fastest`` / ``runner_up``: all but dispatchers
+        (family ``auto``), which only repeat the method they pick (all, if nothing else is left).
     values : method -> float array (ny, nx); NaN where the method has no ``ok`` value.
     status : method -> str array (ny, nx); the row's status, ``""`` where there is no row.
     samples : method -> object array (ny, nx) of raw time samples (lists; empty when unknown).
@@ -124,6 +126,7 @@ class FacetGrid:
     inputs: list[tuple[int, int]]
     kernels: list[tuple[int, int]]
     methods: list[str]
+    contenders: list[str]
     values: dict[str, np.ndarray]
     status: dict[str, np.ndarray]
     samples: dict[str, np.ndarray] = field(repr=False)
@@ -292,7 +295,9 @@ def _grid(part: pd.DataFrame, facet: dict, metric: Metric, per: int) -> FacetGri
     measured = np.zeros(shape, dtype=bool)
     for s in status.values():
         measured |= s != ""
-    fastest, runner_up, margin, tie = _rank(methods, values, samples, metric)
+    families = part.groupby("method")["family"].first()
+    contenders = [m for m in methods if families.get(m) != "auto"] or methods
+    fastest, runner_up, margin, tie = _rank(methods, contenders, values, samples, metric)
     finite = np.concatenate([v[np.isfinite(v)] for v in values.values()])
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (1.0, 10.0)
     if vmin == vmax:  # one distinct value: widen so LogNorm has a range
@@ -304,6 +309,7 @@ def _grid(part: pd.DataFrame, facet: dict, metric: Metric, per: int) -> FacetGri
         inputs=inputs,
         kernels=kernels,
         methods=methods,
+        contenders=contenders,
         values=values,
         status=status,
         samples=samples,
@@ -319,17 +325,19 @@ def _grid(part: pd.DataFrame, facet: dict, metric: Metric, per: int) -> FacetGri
 
 def _rank(
     methods: list[str],
+    contenders: list[str],
     values: dict[str, np.ndarray],
     samples: dict[str, np.ndarray],
     metric: Metric,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    stack = np.stack([values[m] for m in methods])  # (methods, ny, nx)
+    stack = np.stack([values[m] for m in contenders])  # (contenders, ny, nx)
     # Sort so that the best comes first; NaN (no value) always sorts last.
     key = stack if metric.lower_is_better else -stack
     order = np.argsort(np.where(np.isnan(key), np.inf, key), axis=0, kind="stable")
+    order = np.array([methods.index(m) for m in contenders])[order]  # back to indices of methods
     count = np.isfinite(stack).sum(axis=0)
     fastest = np.where(count >= 1, order[0], -1)
-    runner_up = np.where(count >= 2, order[1] if len(methods) > 1 else -1, -1)
+    runner_up = np.where(count >= 2, order[1] if len(contenders) > 1 else -1, -1)
     margin = np.full(count.shape, np.nan)
     tie = np.zeros(count.shape, dtype=bool)
     for y, x in zip(*np.nonzero(count >= 2), strict=True):

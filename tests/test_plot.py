@@ -164,6 +164,17 @@ def test_margin_and_ties(tmp_path):
     assert np.allclose(fig.axes[0].images[0].get_array(), (g.margin - 1) * 100)
 
 
+def test_dispatchers_are_drawn_but_not_ranked(tmp_path):
+    # `auto` only repeats the method it picks: the fastest map names the method itself.
+    model = {"a": lambda c: 2e-3, "b": lambda c: 3e-3, "auto": lambda c: 1e-3}
+    df = read_rows(write_results(tmp_path / "t.csv", model, [8, 16], [1, 3]))
+    df.loc[df["method"] == "auto", "family"] = "auto"
+    (g,) = plot.facet_grids(df, "time")
+    assert "auto" in g.methods and g.contenders == ["a", "b"]
+    assert {g.methods[i] for i in g.fastest.ravel()} == {"a"}
+    assert {g.methods[i] for i in g.runner_up.ravel()} == {"b"}
+
+
 def test_facets_split_by_depth_and_dtype(tmp_path):
     a = write_results(tmp_path / "a.csv", MODEL, [8, 16], [1, 3])
     b = write_results(tmp_path / "b.csv", MODEL, [8, 16], [1, 3], depth=5, dtype="float32")
