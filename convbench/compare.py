@@ -26,7 +26,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
-from .cases import CASE_KEYS
+from .cases import CASE_KEYS, Case
 from .errors import ResultsError
 from .results import ROW_KEY, read_meta, read_rows, row_key
 
@@ -494,12 +494,13 @@ def fastest_changes(
     """Every case whose fastest ``ok`` method differs between the two tables.
 
     Only methods ``ok`` on both sides compete, so a method added or dropped does not count as a
-    change of winner. Returns columns ``case`` (label), ``base_fastest``, ``fastest``.
+    change of winner; dispatchers (family ``auto``) do not compete, since they repeat the method
+    they pick. Returns columns ``case`` (label), ``base_fastest``, ``fastest``.
     """
     column = "cpu_median_s" if basis is TimeBasis.cpu else "time_median_s"
 
     def winners(df: pd.DataFrame, allowed: set[tuple]) -> dict[tuple, str]:
-        ok = df[df["status"] == "ok"].copy()
+        ok = df[(df["status"] == "ok") & (df["family"] != "auto")].copy()
         ok["_time"] = pd.to_numeric(ok[column], errors="coerce")
         if basis is TimeBasis.cpu:  # fall back to wall time where a row has no CPU time
             ok["_time"] = ok["_time"].fillna(pd.to_numeric(ok["time_median_s"], errors="coerce"))
@@ -514,8 +515,6 @@ def fastest_changes(
 
     shared = ok_keys(base) & ok_keys(current)
     wb, wc = winners(base, shared), winners(current, shared)
-    from .cases import Case
-
     rows = [
         {
             "case": Case.from_key(dict(zip(CASE_KEYS, k, strict=True))).label(),
