@@ -64,11 +64,13 @@ def test_work_items_are_deterministic_case_major():
     assert [i.key() for i in items] == [i.key() for i in work_items(sweep_of(MIXED))]
 
 
-def test_is_larger_needs_the_same_facet_and_both_sizes():
+def test_is_larger_needs_the_same_facet_a_larger_input_and_more_work():
     small = Case((16, 16), (3, 3), 2, (2, 2))
     assert is_larger(Case((32, 32), (3, 3), 2, (2, 2)), small)
     assert is_larger(Case((16, 16), (5, 5), 2, (2, 2)), small)
-    assert not is_larger(Case((32, 32), (2, 2), 2, (2, 2)), small)  # kernel smaller
+    assert is_larger(Case((32, 32), (2, 2), 2, (2, 2)), small)  # smaller kernel, more outputs
+    assert not is_larger(Case((16, 16), (15, 15), 2, (2, 2)), small)  # one output: less work
+    assert not is_larger(Case((8, 32), (3, 3), 2, (2, 2)), small)  # input shorter
     assert not is_larger(Case((32, 32), (5, 5), 2, (1, 1)), small)  # other stride
     assert not is_larger(Case((32, 32), (5, 5), 2, (2, 2), dtype="float32"), small)
 
@@ -89,7 +91,7 @@ def test_a_method_over_budget_is_skipped_on_larger_cells_only(tmp_path):
     assert first.repeats == 3  # cut to min_repeats by the budget
     # 8x8 * 3x3 has a smaller kernel: not larger, so measured (and it overruns too)
     assert slow[(8, 3)].status == "ok"
-    assert slow[(16, 5)].status == "skipped" and "smaller cell 8x8 * 5x5" in slow[(16, 5)].reason
+    assert slow[(16, 5)].status == "skipped" and "cheaper cell 8x8 * 5x5" in slow[(16, 5)].reason
     assert slow[(16, 3)].status == "skipped"
     assert set(rows[rows.method == "good"].status) == {"ok"}
 
