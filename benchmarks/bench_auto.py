@@ -1,7 +1,7 @@
 """How good is `auto`? Ratios measured side by side in one process, on a grid it was not tuned on.
 
     python benchmarks/bench_auto.py [configs/bench-auto.yaml]      # the ratios (make bench-auto)
-    python benchmarks/bench_auto.py configs/tune.yaml --csv out.csv  # rows for `tune --from`
+    python benchmarks/bench_auto.py convbench/data/tune.yaml --csv out.csv  # rows for `tune --from`
 
 Every method runs on every cell of the sweep with 1 BLAS/FFT thread, float64 unless the config says
 otherwise; the time of a (cell, method) is the median CPU time per call over a few calibrated

@@ -122,16 +122,17 @@ def tune_from_csvs(
     return target, summary
 
 
+#: The tuning sweep shipped with the package (the grid the default table was fitted on).
+DEFAULT_TUNE_CONFIG = Path(__file__).parent / "data" / "tune.yaml"
+
+
 def tune_by_measuring(
-    config: os.PathLike | str, output: os.PathLike | str | None = None
+    config: os.PathLike | str = DEFAULT_TUNE_CONFIG, output: os.PathLike | str | None = None
 ) -> tuple[Path, str]:
     """Run the sweep ``config`` on this machine, then build the table from its CSV."""
     from .config import load_sweep
+    from .runner import run_sweep
 
-    try:
-        from .runner import run_sweep
-    except ImportError:
-        raise ConfigError("the runner is not available; use `convbench tune --from CSV`") from None
     sweep = load_sweep(config)
     csv = advise.user_table_path().with_name(f"tune-{Path(config).stem}.csv")
     csv.parent.mkdir(parents=True, exist_ok=True)

@@ -10,14 +10,12 @@ import typer
 from .. import tuning
 from ._app import command
 
-DEFAULT_CONFIG = Path("configs/tune.yaml")
-
 
 @command("tune")
 def tune(
     config: Annotated[
         Path | None,
-        typer.Argument(help="Sweep to measure (default configs/tune.yaml); ignored with --from."),
+        typer.Argument(help="Sweep to measure (default: the shipped grid); ignored with --from."),
     ] = None,
     from_csv: Annotated[
         list[Path] | None,
@@ -32,7 +30,7 @@ def tune(
     if from_csv:
         path, summary = tuning.tune_from_csvs(from_csv, output)
     else:
-        path, summary = tuning.tune_by_measuring(config or DEFAULT_CONFIG, output)
+        path, summary = tuning.tune_by_measuring(config or tuning.DEFAULT_TUNE_CONFIG, output)
     typer.echo(summary)
     typer.echo(f"table written to {path}")
 
