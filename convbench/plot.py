@@ -428,8 +428,7 @@ def draw_facet(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fig
     winners = _draw_fastest(axes[len(grid.methods)], grid)
     for ax in axes[n:]:
         ax.set_visible(False)
-    colors = method_colors(grid.methods)
-    handles = [Patch(color=colors[m], label=f"{m} ({best_word(grid)})") for m in winners]
+    handles = _winner_handles(grid, winners)
     if shown:
         handles += [
             Line2D([], [], linestyle="", marker=STATUS_MARKERS[s]["marker"],
@@ -440,6 +439,23 @@ def draw_facet(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fig
         ]  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=8)
     fig.suptitle(_suptitle(grid, meta, grid.metric.label))
+    return fig
+
+
+def _winner_handles(grid: FacetGrid, winners: list[str]) -> list[Patch]:
+    colors = method_colors(grid.methods)
+    return [Patch(color=colors[m], label=f"{m} ({best_word(grid)})") for m in winners]
+
+
+def draw_fastest(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Figure:
+    """The best method per cell on its own (the last panel of :func:`draw_facet`, larger)."""
+    fig = Figure(figsize=(6.5, 5.5), layout="constrained")
+    ax = fig.subplots()
+    winners = _draw_fastest(ax, grid)
+    ax.set_title("")
+    handles = _winner_handles(grid, winners)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8)
+    fig.suptitle(_suptitle(grid, meta, f"{best_word(grid)} method"))
     return fig
 
 
@@ -494,11 +510,13 @@ def figures(
     per: int = 1,
 ) -> list[tuple[str, Figure]]:
     """Every figure of one results CSV as ``(file stem, Figure)`` pairs, e.g.
-    ``("time-d0-s1-p0-float64", fig)`` and ``("time-d0-s1-p0-float64-margin", fig)``."""
+    ``("time-d0-s1-p0-float64", fig)``, ``("time-d0-s1-p0-float64-fastest", fig)`` and
+    ``("time-d0-s1-p0-float64-margin", fig)``."""
     df, meta = load(path)
     out = []
     for grid in facet_grids(df, metric, methods=methods, per=per):
         stem = f"{metric}-{grid.slug}"
         out.append((stem, draw_facet(grid, meta)))
+        out.append((f"{stem}-fastest", draw_fastest(grid, meta)))
         out.append((f"{stem}-margin", draw_margin(grid, meta)))
     return out

@@ -110,6 +110,17 @@ def test_fastest_panel_draws_the_fastest_array(grid):
     ]
 
 
+def test_fastest_figure_draws_the_same_map_alone(grid):
+    fig = plot.draw_fastest(grid)
+    (ax,) = fig.axes
+    assert np.array_equal(ax.images[0].get_array().filled(-1), grid.fastest)
+    winners = {grid.methods[i] for i in grid.fastest.ravel() if i >= 0}
+    assert sorted(t.get_text() for t in fig.legends[0].get_texts()) == sorted(
+        f"{m} (fastest)" for m in winners
+    )
+    assert [t.get_text() for t in ax.get_xticklabels()] == grid.input_labels
+
+
 def test_non_ok_rows_are_masked_and_marked(tmp_path):
     model = {**MODEL, "shift-add": lambda c: "skipped" if c.kernel_size[0] == 9 else 1e-9}
     csv = write_results(tmp_path / "s.csv", model, INPUTS, KERNELS)
@@ -214,6 +225,7 @@ def test_cli_writes_figures_and_prints_their_paths(study_csv, tmp_path):
     printed = result.output.split()
     assert printed == [
         str(out / "time-d0-s1-p0-float64.svg"),
+        str(out / "time-d0-s1-p0-float64-fastest.svg"),
         str(out / "time-d0-s1-p0-float64-margin.svg"),
     ]
     assert all((out / p.split("/")[-1]).stat().st_size > 1000 for p in printed)
@@ -257,9 +269,9 @@ def test_cli_several_csvs_get_a_folder_each(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["plot", str(a), str(b), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.parent.name for p in map(Path, result.output.split())) == [
-        "machine-a", "machine-a", "machine-b", "machine-b",
-    ]  # fmt: skip
+    assert sorted(p.parent.name for p in map(Path, result.output.split())) == 3 * [
+        "machine-a"
+    ] + 3 * ["machine-b"]
     assert (out / "machine-b" / "time-d0-s1-p0-float64.png").is_file()
     df, meta = plot.load(b)
     (g,) = plot.facet_grids(df, "time")
