@@ -156,16 +156,25 @@ def csv_section(path: Path, df: pd.DataFrame, out_dir: Path, budget: int) -> lis
     memory = {g.slug: g for g in plot.facet_grids(df, "memory")} if has_memory else {}
     for grid in grids:
         lines += [f"### {grid.title}", ""]
-        figure = path.with_suffix("") / f"time-{grid.slug}.png"
-        if figure.is_file():
-            link = Path(os.path.relpath(figure, out_dir)).as_posix()
-            lines += [f"![fastest method, {grid.title}]({link})", ""]
+        figures = path.with_suffix("")
+        fastest, panels = (
+            figures / f"time-{grid.slug}-fastest.png",
+            figures / f"time-{grid.slug}.png",
+        )
+        if fastest.is_file():
+            lines += [f"![fastest method, {grid.title}]({_link(fastest, out_dir)})", ""]
+        if panels.is_file():
+            lines += [f"Every method's timings: [{panels.name}]({_link(panels, out_dir)})", ""]
         lines += [*fastest_table(grid), ""]
         lines += [*crossovers(grid), ""]
         lines += [*slowdown_table(grid), ""]
         if grid.slug in memory:
             lines += [*memory_table(memory[grid.slug], budget), ""]
     return lines
+
+
+def _link(target: Path, out_dir: Path) -> str:
+    return Path(os.path.relpath(target, out_dir)).as_posix()
 
 
 def method_codes(methods: Sequence[str]) -> dict[str, str]:

@@ -202,10 +202,9 @@ def test_cli_writes_the_report_with_figures_and_claims(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(out)
     text = out.read_text()
-    assert (
-        "![fastest method, 2D, stride 1, padding 0, float64](study-2d/time-d0-s1-p0-float64.png)"
-        in text
-    )
+    figure = "study-2d/time-d0-s1-p0-float64"
+    assert f"![fastest method, 2D, stride 1, padding 0, float64]({figure}-fastest.png)" in text
+    assert f"[time-d0-s1-p0-float64.png]({figure}.png)" in text
     assert text.count("| **") == 6  # six claims with a verdict
     assert "Synthetic CPU 3000" in text
     assert "tests/test_methods.py" in text
