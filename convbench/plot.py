@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize
+from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -442,9 +442,23 @@ def draw_facet(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fig
     return fig
 
 
+def method_codes(methods: Sequence[str]) -> dict[str, str]:
+    """A short code per method, A, B, C, ... (then AA, AB, ...): written in the cells of the
+    fastest-method map and in the report's tables, so neither depends on telling colours apart."""
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return {m: letters[i] if i < 26 else letters[i // 26 - 1] + letters[i % 26]
+            for i, m in enumerate(methods)}  # fmt: skip
+
+
 def _winner_handles(grid: FacetGrid, winners: list[str]) -> list[Patch]:
-    colors = method_colors(grid.methods)
-    return [Patch(color=colors[m], label=f"{m} ({best_word(grid)})") for m in winners]
+    colors, codes = method_colors(grid.methods), method_codes(grid.methods)
+    return [Patch(color=colors[m], label=f"{codes[m]}: {m} ({best_word(grid)})") for m in winners]
+
+
+def luminance(color: str) -> float:
+    """Relative luminance (0 black .. 1 white) of a matplotlib colour, to pick readable ink."""
+    r, g, b = to_rgb(color)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
 def draw_fastest(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Figure:
@@ -470,6 +484,11 @@ def _draw_fastest(ax, grid: FacetGrid) -> list[str]:
     norm = BoundaryNorm(np.arange(len(grid.methods) + 1) - 0.5, len(grid.methods))
     data = np.ma.masked_less(grid.fastest, 0)
     ax.imshow(data, origin="lower", cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    codes = method_codes(grid.methods)
+    for y, x in zip(*np.nonzero(grid.fastest >= 0), strict=True):
+        m = grid.methods[grid.fastest[y, x]]
+        ink = "white" if luminance(colors[m]) < 0.5 else "black"
+        ax.text(x, y, codes[m], ha="center", va="center", fontsize=7, color=ink)
     ax.set_title(f"{best_word(grid)} method", fontsize=9)
     _cell_axes(ax, grid)
     return [m for i, m in enumerate(grid.methods) if (grid.fastest == i).any()]

@@ -177,16 +177,9 @@ def _link(target: Path, out_dir: Path) -> str:
     return Path(os.path.relpath(target, out_dir)).as_posix()
 
 
-def method_codes(methods: Sequence[str]) -> dict[str, str]:
-    """A short code per method for compact tables: A, B, C, ... (then AA, AB, ...)."""
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    return {m: letters[i] if i < 26 else letters[i // 26 - 1] + letters[i % 26]
-            for i, m in enumerate(methods)}  # fmt: skip
-
-
 def fastest_table(grid: plot.FacetGrid) -> list[str]:
     """Kernel sizes down, input sizes across, the fastest method's code in each cell."""
-    codes = method_codes(grid.methods)
+    codes = plot.method_codes(grid.methods)
     lines = ["Fastest method per cell (rows: kernel f, columns: input n; `·` no value, "
              "`=` tie with the runner-up):", ""]  # fmt: skip
     lines.append("| f \\ n | " + " | ".join(grid.input_labels) + " |")

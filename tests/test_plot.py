@@ -101,7 +101,14 @@ def test_fastest_panel_draws_the_fastest_array(grid):
     assert np.array_equal(drawn.filled(-1), grid.fastest)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     winners = {grid.methods[i] for i in grid.fastest.ravel() if i >= 0}
-    assert sorted(legend) == sorted(f"{m} (fastest)" for m in winners)
+    codes = plot.method_codes(grid.methods)
+    assert sorted(legend) == sorted(f"{codes[m]}: {m} (fastest)" for m in winners)
+    # every cell with a winner carries the winner's code, so colours need not be told apart
+    written = {(t.get_position(), t.get_text()) for t in ax.texts}
+    assert written == {
+        ((x, y), codes[grid.methods[grid.fastest[y, x]]])
+        for y, x in zip(*np.nonzero(grid.fastest >= 0), strict=True)
+    }
     # the categorical colours are the methods' stable colours, in grid.methods order
     cmap = ax.images[0].cmap
     colours = plot.method_colors(grid.methods)
@@ -115,8 +122,9 @@ def test_fastest_figure_draws_the_same_map_alone(grid):
     (ax,) = fig.axes
     assert np.array_equal(ax.images[0].get_array().filled(-1), grid.fastest)
     winners = {grid.methods[i] for i in grid.fastest.ravel() if i >= 0}
+    codes = plot.method_codes(grid.methods)
     assert sorted(t.get_text() for t in fig.legends[0].get_texts()) == sorted(
-        f"{m} (fastest)" for m in winners
+        f"{codes[m]}: {m} (fastest)" for m in winners
     )
     assert [t.get_text() for t in ax.get_xticklabels()] == grid.input_labels
 

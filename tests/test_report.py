@@ -142,7 +142,7 @@ def test_fastest_table_matches_the_grid(tmp_path):
     df = rows(tmp_path, STUDY)
     (grid,) = plot.facet_grids(df, "time")
     lines = report.fastest_table(grid)
-    codes = report.method_codes(grid.methods)
+    codes = plot.method_codes(grid.methods)
     body = [line for line in lines if line.startswith("| ") and not line.startswith("| f")]
     assert len(body) == len(grid.kernels)
     top = body[0].strip("| ").split(" | ")  # largest kernel first
