@@ -10,8 +10,10 @@
    (min-median, median, mannwhitney) -> false-alarm rate on same-code pairs (A/A), and detection
    rate of the slowed plugins (baseline: run i's real ``shift-add``; current: run j's plugin).
 3. Whole gate, with confirmation: ``convbench.gate.run_gate`` replayed on the pool of runs
-   (baseline run i, first pass run i+1, confirmations runs i+2 and i+3, all separate processes)
-   -> per-gate false-alarm rate and per-cell detection rate.
+   (baseline runs i..i+B-1 (``--baseline-runs`` B, as ``make gate-baseline`` makes them; B = 1
+   is a one-process baseline), first pass run i+B, confirmations runs i+B+1 and i+B+2, all
+   separate processes, indices modulo the pool) -> per-gate false-alarm rate and per-cell
+   detection rate, for B = 1 and the chosen B.
 
 The reduced timing (fewer samples) makes each verdict noisier than the real gate's, so the
 false-alarm figures are, if anything, pessimistic. Results: ``<out>/summary.md`` (printed too).
@@ -134,11 +136,16 @@ def replay_gate(
     current_of: Callable[[pd.DataFrame], pd.DataFrame],
     work: Path,
     rule: Thresholds,
+    baseline_runs: int = 1,
 ):
-    """``run_gate`` with baseline run i, first pass run i+1, confirmations runs i+2, i+3."""
+    """``run_gate`` with baseline runs i..i+B-1, first pass run i+B, confirmations i+B+1, i+B+2
+    (modulo the pool of ``n`` runs)."""
     n = len(tables)
-    base = write_table(base_of(tables[i]), work / "base.csv", metas[i])
-    passes = iter(range(i + 1, i + 4))
+    base = [
+        write_table(base_of(tables[(i + b) % n]), work / f"base{b}.csv", metas[(i + b) % n])
+        for b in range(baseline_runs)
+    ]
+    passes = iter(range(i + baseline_runs, i + baseline_runs + 3))
 
     def measure(_sweep: Path, output: Path, only: set | None) -> None:
         k = next(passes) % n
@@ -150,6 +157,59 @@ def replay_gate(
     return run_gate(sweep, base, work / "current.csv", rule, measure=measure)
 
 
+def whole_gate_lines(
+    sweep: Path,
+    tables: list[pd.DataFrame],
+    metas: list[dict],
+    work: Path,
+    rule: Thresholds,
+    baseline_runs: int,
+) -> list[str]:
+    """The whole gate replayed once per run of the pool: A/A false alarms and detection."""
+    lines = [
+        "",
+        f"### Whole gate with confirmation (min-median, factor {rule.factor}, baseline of "
+        f"{baseline_runs} run{'s' if baseline_runs > 1 else ''})",
+        "",
+    ]
+    n = len(tables)
+    gates = [
+        replay_gate(sweep, tables, metas, i, real_rows, real_rows, work, rule, baseline_runs)
+        for i in range(n)
+    ]
+    failed = sum(g.failed for g in gates)
+    first_failed = sum(g.first.failed for g in gates)
+    flagged = sum(len(g.first.flagged_keys()) for g in gates)
+    cleared = sum(len(g.cleared) for g in gates)
+    lines.append(
+        f"- A/A: **{failed}/{len(gates)} gates failed** ({first_failed} would have failed "
+        f"on the first pass alone; {flagged} cells flagged, {cleared} cleared by re-measuring)."
+    )
+    for label, slow in SLOW.items():
+        gates = [
+            replay_gate(
+                sweep,
+                tables,
+                metas,
+                i,
+                only_real_method,
+                lambda t, s=slow: slowed_as_real(t, s),
+                work,
+                rule,
+                baseline_runs,
+            )
+            for i in range(n)
+        ]
+        cells = sum(len(g.final.cells) for g in gates)
+        caught = sum(len(g.confirmed) for g in gates)
+        lines.append(
+            f"- {label} slower shift-add: **{caught}/{cells} cells caught** "
+            f"({caught / max(cells, 1):.1%}); {sum(g.failed for g in gates)}/{len(gates)} "
+            "gates failed."
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("configs/ci.yaml"))
@@ -158,9 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--min-sample-s", type=float, default=0.01)
     parser.add_argument("--factor", type=float, default=1.10, help="the gate's --factor")
+    parser.add_argument(
+        "--baseline-runs", type=int, default=5, help="processes in the gate's baseline"
+    )
     args = parser.parse_args(argv)
-    if args.runs < 4:
-        parser.error("--runs must be >= 4 (a gate replay needs 4 separate processes)")
+    if args.runs < args.baseline_runs + 3:
+        parser.error(
+            "--runs must be >= --baseline-runs + 3 (baseline, first pass, 2 confirmations)"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     sweep = quality_sweep(args.config, args.out, args.repeats, args.min_sample_s)
     t0 = time.perf_counter()
@@ -215,42 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {rule.stat.value} | {rule.factor} | " + " | ".join(cells) + " |")
 
     gate_rule = Thresholds(factor=args.factor)
-    lines += ["", f"### Whole gate with confirmation (min-median, factor {args.factor})", ""]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        gates = [
-            replay_gate(sweep, tables, metas, i, real_rows, real_rows, work, gate_rule)
-            for i in range(len(tables))
-        ]
-        failed = sum(g.failed for g in gates)
-        first_failed = sum(g.first.failed for g in gates)
-        flagged = sum(len(g.first.flagged_keys()) for g in gates)
-        cleared = sum(len(g.cleared) for g in gates)
-        lines.append(
-            f"- A/A: **{failed}/{len(gates)} gates failed** ({first_failed} would have failed "
-            f"on the first pass alone; {flagged} cells flagged, {cleared} cleared by re-measuring)."
-        )
-        for label, slow in SLOW.items():
-            gates = [
-                replay_gate(
-                    sweep,
-                    tables,
-                    metas,
-                    i,
-                    only_real_method,
-                    lambda t, s=slow: slowed_as_real(t, s),
-                    work,
-                    gate_rule,
-                )
-                for i in range(len(tables))
-            ]
-            cells = sum(len(g.final.cells) for g in gates)
-            caught = sum(len(g.confirmed) for g in gates)
-            lines.append(
-                f"- {label} slower shift-add: **{caught}/{cells} cells caught** "
-                f"({caught / max(cells, 1):.1%}); {sum(g.failed for g in gates)}/{len(gates)} "
-                "gates failed."
-            )
+        for runs in sorted({1, args.baseline_runs}):
+            lines += whole_gate_lines(sweep, tables, metas, work, gate_rule, runs)
     lines += ["", f"Analysis + runs: {time.perf_counter() - t0:.0f} s."]
     text = "\n".join(lines) + "\n"
     (args.out / "summary.md").write_text(text)

@@ -17,7 +17,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from .compare import (
     Verdict,
     compare_frames,
     geometric_mean,
+    read_baseline,
     sort_cells,
     to_markdown,
     usual_wall_cpu,
@@ -67,7 +68,7 @@ def confirm_path(output: Path, round_no: int) -> Path:
 
 def run_gate(
     sweep_path: str | os.PathLike,
-    baseline: str | os.PathLike,
+    baseline: str | os.PathLike | Sequence[str | os.PathLike],
     output: str | os.PathLike,
     thresholds: Thresholds | None = None,
     *,
@@ -81,7 +82,8 @@ def run_gate(
     sweep_path
         The sweep config (YAML); checked before anything runs.
     baseline
-        Results CSV of the same sweep made earlier, ideally on the same machine.
+        Results CSV(s) of the same sweep made earlier on the same machine: one run, or several
+        runs in separate processes (recommended: :func:`convbench.compare.read_baseline`).
     output
         Where the first pass goes; confirmation rounds go beside it (:func:`confirm_path`).
     thresholds
@@ -102,9 +104,9 @@ def run_gate(
         raise ValueError(f"confirm_rounds must be >= 0, got {confirm_rounds}")
     measure = measure or measure_in_subprocess
     thresholds = thresholds or Thresholds()
-    sweep_path, baseline, output = Path(sweep_path), Path(baseline), Path(output)
-    base = read_rows(baseline)  # fail on a bad baseline before spending minutes measuring
-    base_meta = read_meta(baseline)
+    sweep_path, output = Path(sweep_path), Path(output)
+    # Read the baseline first: fail on a bad one before spending minutes measuring.
+    base, base_meta, base_name = read_baseline(baseline, thresholds.time)
     _check_config(sweep_path)
 
     measure(sweep_path, output, None)
@@ -116,7 +118,7 @@ def run_gate(
         thresholds,
         base_meta=base_meta,
         current_meta=read_meta(output),
-        base_name=str(baseline),
+        base_name=base_name,
         current_name=str(output),
         typical_wall_cpu=typical,
     )

@@ -173,6 +173,20 @@ def test_cli_gate_exit_codes(setup, monkeypatch):
     assert "1 cleared as noise" in result.output
 
 
+def test_cli_gate_compares_with_the_slowest_baseline_run(setup, monkeypatch):
+    sweep, base, out = setup
+    slow_base = write_csv(
+        base.with_name("base2.csv"),
+        [timed_row("m", A, 1.25e-3, seed=3), timed_row("m", B, 1e-3, seed=4)],
+    )
+    # 1.3 ms is 1.3x the first baseline run but only 1.04x the slowest: no regression.
+    real = ScriptedMeasure({("m", A): [1.3e-3], ("m", B): [1e-3]})
+    args = ["--baseline", base, "--baseline", slow_base, "-o", out]
+    result = invoke_gate(monkeypatch, real, sweep, *args)
+    assert result.exit_code == 0, result.output
+    assert real.calls == [None], "nothing flagged: no confirmation pass"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -142,7 +142,12 @@ def compare_command(
 def gate_command(
     sweep: Annotated[Path, typer.Argument(help="Sweep config (YAML), e.g. configs/ci.yaml.")],
     baseline: Annotated[
-        Path, typer.Option("--baseline", help="Baseline results CSV of the same sweep.")
+        list[Path],
+        typer.Option(
+            "--baseline",
+            help="Baseline results CSV of the same sweep; repeat it for several runs (each its "
+            "own process): a cell must then be slower than the slowest of them.",
+        ),
     ],
     output: Annotated[
         Path | None,
