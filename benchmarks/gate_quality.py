@@ -137,6 +137,7 @@ def replay_gate(
     work: Path,
     rule: Thresholds,
     baseline_runs: int = 1,
+    readings: int = 2,
 ):
     """``run_gate`` with baseline runs i..i+B-1, first pass run i+B, confirmations i+B+1, i+B+2
     (modulo the pool of ``n`` runs)."""
@@ -154,7 +155,7 @@ def replay_gate(
             df = df[[tuple(r[c] for c in ROW_KEY) in only for r in df.to_dict("records")]]
         write_table(df, output, metas[k])
 
-    return run_gate(sweep, base, work / "current.csv", rule, measure=measure)
+    return run_gate(sweep, base, work / "current.csv", rule, readings=readings, measure=measure)
 
 
 def whole_gate_lines(
@@ -164,17 +165,21 @@ def whole_gate_lines(
     work: Path,
     rule: Thresholds,
     baseline_runs: int,
+    readings: int = 2,
 ) -> list[str]:
     """The whole gate replayed once per run of the pool: A/A false alarms and detection."""
     lines = [
         "",
         f"### Whole gate with confirmation (min-median, factor {rule.factor}, baseline of "
-        f"{baseline_runs} run{'s' if baseline_runs > 1 else ''})",
+        f"{baseline_runs} run{'s' if baseline_runs > 1 else ''}, {readings} regressed readings "
+        "to confirm)",
         "",
     ]
     n = len(tables)
     gates = [
-        replay_gate(sweep, tables, metas, i, real_rows, real_rows, work, rule, baseline_runs)
+        replay_gate(
+            sweep, tables, metas, i, real_rows, real_rows, work, rule, baseline_runs, readings
+        )
         for i in range(n)
     ]
     failed = sum(g.failed for g in gates)
@@ -197,6 +202,7 @@ def whole_gate_lines(
                 work,
                 rule,
                 baseline_runs,
+                readings,
             )
             for i in range(n)
         ]
@@ -220,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factor", type=float, default=1.10, help="the gate's --factor")
     parser.add_argument(
         "--baseline-runs", type=int, default=5, help="processes in the gate's baseline"
+    )
+    parser.add_argument(
+        "--readings", type=int, default=3, help="consecutive regressed readings to confirm"
     )
     args = parser.parse_args(argv)
     if args.runs < args.baseline_runs + 3:
@@ -283,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for runs in sorted({1, args.baseline_runs}):
-            lines += whole_gate_lines(sweep, tables, metas, work, gate_rule, runs)
+            lines += whole_gate_lines(sweep, tables, metas, work, gate_rule, runs, args.readings)
     lines += ["", f"Analysis + runs: {time.perf_counter() - t0:.0f} s."]
     text = "\n".join(lines) + "\n"
     (args.out / "summary.md").write_text(text)

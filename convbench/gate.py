@@ -73,6 +73,7 @@ def run_gate(
     thresholds: Thresholds | None = None,
     *,
     confirm_rounds: int = 2,
+    readings: int = 2,
     measure: Measure | None = None,
 ) -> GateResult:
     """Run ``sweep_path`` into ``output``, compare with ``baseline``, confirm flagged cells.
@@ -90,6 +91,9 @@ def run_gate(
         The verdict rule (:class:`convbench.compare.Thresholds`).
     confirm_rounds
         At most this many re-measurements of the flagged cells (0 = trust the first pass).
+    readings
+        A regression is confirmed after this many consecutive clean readings (the first pass
+        included) say so; a clean reading that does not clears the cell as noise.
     measure
         How a pass is run; default :func:`measure_in_subprocess`.
 
@@ -102,6 +106,8 @@ def run_gate(
     """
     if confirm_rounds < 0:
         raise ValueError(f"confirm_rounds must be >= 0, got {confirm_rounds}")
+    if readings < 1:
+        raise ValueError(f"readings must be >= 1, got {readings}")
     measure = measure or measure_in_subprocess
     thresholds = thresholds or Thresholds()
     sweep_path, output = Path(sweep_path), Path(output)
@@ -124,6 +130,8 @@ def run_gate(
     )
     latest = {row_key(c): c for c in first.cells.to_dict("records")}
     pending = first.flagged_keys()
+    # Consecutive clean (settled) readings that say "regressed", the first pass included.
+    streak = {k: int(latest[k]["failed"] and _settled(latest[k])) for k in pending}
     result = GateResult(first=first, final=first)
     for round_no in range(1, confirm_rounds + 1):
         if not pending:
@@ -133,18 +141,20 @@ def run_gate(
         again = _compare_subset(base, read_rows(path), pending, thresholds, typical)
         result.rounds.append({"round": round_no, "csv": str(path), "measured": len(pending)})
         for key in sorted(pending, key=str):
-            before, now = latest[key], again.get(key)
+            now = again.get(key)
             if now is None:  # the pass did not produce the cell (e.g. it was skipped this time)
                 continue
             latest[key] = now
-            if _settled(now):
-                if now["failed"] and before["failed"] and not before["disturbed"]:
-                    result.confirmed.add(key)
-                elif not now["failed"]:
-                    result.cleared.add(key)
-                else:
-                    continue  # failed now, but the previous reading was disturbed: once more
+            if not _settled(now):
+                streak[key] = 0  # disturbed or inconclusive: start counting again
+            elif not now["failed"]:
+                result.cleared.add(key)
                 pending.discard(key)
+            else:
+                streak[key] += 1
+                if streak[key] >= readings:
+                    result.confirmed.add(key)
+                    pending.discard(key)
     result.unresolved = set(pending) if result.rounds else set()
     if not result.rounds:
         # No confirmation asked for (or nothing flagged): the first pass is the verdict.

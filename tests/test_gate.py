@@ -114,6 +114,19 @@ def test_a_real_regression_is_confirmed(setup):
     assert "1 regression(s) confirmed" in text and "confirmed: median x1.3" in text
 
 
+def test_readings_sets_how_many_regressed_readings_confirm(setup):
+    sweep, base, out = setup
+    # Slow in the first pass and the first re-measure, fast in the second: a fluke twice over.
+    script = {("m", A): [1.3e-3, 1.3e-3, 1e-3], ("m", B): [1e-3]}
+    two = run_gate(sweep, base, out, readings=2, measure=ScriptedMeasure(script))
+    assert two.failed and len(two.confirmed) == 1
+    measure = ScriptedMeasure(script)
+    three = run_gate(sweep, base, out, readings=3, measure=measure)
+    assert not three.failed and len(three.cleared) == 1 and len(measure.calls) == 3
+    with pytest.raises(ValueError, match="readings must be >= 1"):
+        run_gate(sweep, base, out, readings=0, measure=ScriptedMeasure(script))
+
+
 def test_a_disturbed_cell_needs_two_clean_readings(setup):
     sweep, base, out = setup
     disturbed = (1.3e-3, 4.0, "ok")  # 1.6x the run's usual wall/CPU

@@ -157,6 +157,15 @@ def gate_command(
         int,
         typer.Option("--confirm", help="Re-measure flagged cells up to this many times (0: off)."),
     ] = 2,
+    readings: Annotated[
+        int,
+        typer.Option(
+            "--readings",
+            min=1,
+            help="Confirm a regression after this many consecutive regressed readings "
+            "(first pass included).",
+        ),
+    ] = 3,
     factor: Factor = 1.10,
     stat: StatOpt = Stat.min_median,
     time: TimeOpt = TimeBasis.cpu,
@@ -176,7 +185,9 @@ def gate_command(
     if confirm_rounds < 0:
         raise ConfigError(f"bad option: --confirm must be >= 0, got {confirm_rounds}")
     output = output or Path("results") / f"{sweep.stem}.csv"
-    result = run_gate(sweep, baseline, output, rule, confirm_rounds=confirm_rounds)
+    result = run_gate(
+        sweep, baseline, output, rule, confirm_rounds=confirm_rounds, readings=readings
+    )
     console = Console(width=160)
     print_comparison(result.final, show_all=show_all, console=console)
     for line in confirmation_lines(result):
