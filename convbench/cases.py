@@ -147,18 +147,28 @@ class Case:
         return f"{n}{h}x{w}{d} * {kh}x{kw}{f} {s} {p} {self.dtype}"
 
 
-def make_inputs(case: Case, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random ``(x, kernel)`` for a plain (non-layer) case.
+def random_operands(
+    x_shape: tuple[int, ...], k_shape: tuple[int, ...], dtype: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random ``(x, kernel)`` of the given shapes and dtype.
 
-    Integers are drawn from [-9, 9] so that sums stay exact; floats from U(-1, 1).
+    Integers are drawn from [-9, 9] (unsigned: [0, 9]) so that sums stay exact; floats from
+    U(-1, 1).
     """
-    xs = case.input_size + ((case.depth,) if case.depth else ())
-    ks = case.kernel_size + ((case.depth,) if case.depth else ())
-    dtype = np.dtype(case.dtype)
-    if dtype.kind in "iu":
-        lo = 0 if dtype.kind == "u" else -9
+    kind = np.dtype(dtype)
+    if kind.kind in "iu":
+        lo = 0 if kind.kind == "u" else -9
         return (
-            rng.integers(lo, 10, size=xs).astype(dtype),
-            rng.integers(lo, 10, size=ks).astype(dtype),
+            rng.integers(lo, 10, size=x_shape).astype(kind),
+            rng.integers(lo, 10, size=k_shape).astype(kind),
         )
-    return rng.uniform(-1, 1, size=xs).astype(dtype), rng.uniform(-1, 1, size=ks).astype(dtype)
+    return (
+        rng.uniform(-1, 1, size=x_shape).astype(kind),
+        rng.uniform(-1, 1, size=k_shape).astype(kind),
+    )
+
+
+def make_inputs(case: Case, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random ``(x, kernel)`` for a plain (non-layer) case (see :func:`random_operands`)."""
+    depth = (case.depth,) if case.depth else ()
+    return random_operands(case.input_size + depth, case.kernel_size + depth, case.dtype, rng)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..api import check_stride_padding, compute_dtype
-from ..cases import Case, Pair
+from ..cases import Case, Pair, random_operands
 from ..methods.registry import Method
 from ._shapes import output_hw, pad
 from .registry import LAYER
@@ -114,20 +114,11 @@ def conv2d_layer(
 
 
 def make_inputs(case: Case, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random ``(x, w)`` for a layer case: x (N, H, W, C), w (kh, kw, C, F).
-
-    Integers are drawn from [-9, 9] so that sums stay exact; floats from U(-1, 1).
-    """
+    """Random ``(x, w)`` for a layer case: x (N, H, W, C), w (kh, kw, C, F)
+    (see :func:`convbench.cases.random_operands`)."""
     xs = (max(case.batch, 1), *case.input_size, case.channels)
     ws = (*case.kernel_size, case.channels, max(case.filters, 1))
-    dtype = np.dtype(case.dtype)
-    if dtype.kind in "iu":
-        lo = 0 if dtype.kind == "u" else -9
-        return (
-            rng.integers(lo, 10, size=xs).astype(dtype),
-            rng.integers(lo, 10, size=ws).astype(dtype),
-        )
-    return rng.uniform(-1, 1, size=xs).astype(dtype), rng.uniform(-1, 1, size=ws).astype(dtype)
+    return random_operands(xs, ws, case.dtype, rng)
 
 
 def reference(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
