@@ -64,6 +64,10 @@ VERDICT_ORDER = {v.value: i for i, v in enumerate(Verdict)}
 FAILING = frozenset({Verdict.broken.value, Verdict.regressed.value})
 
 
+#: See :attr:`Thresholds.noise_power`; chosen with ``benchmarks/gate_quality.py`` (README).
+NOISE_POWER = 1.5
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Every knob of the verdict rule, with the defaults the evidence supports.
@@ -85,6 +89,11 @@ class Thresholds:
         IQR / median above this on either side is inconclusive (too noisy).
     max_wall_cpu
         A median wall/CPU ratio above this means the process was disturbed.
+    noise_power
+        With a baseline of several processes, a cell whose runs disagree (slowest / fastest
+        median ``spread``) must also move by more than ``spread ** noise_power`` beyond its
+        slowest run: a cell that wanders by 40 % between processes of the *same* code cannot
+        show a 10 % regression. 0 turns this off. See :func:`needed_ratio`.
     memory_factor, memory_min_bytes
         Peak memory regresses when it grows by more than ``memory_factor`` AND by more than
         ``memory_min_bytes`` (small buffers jitter by allocator rounding).
@@ -97,6 +106,7 @@ class Thresholds:
     min_samples: int = 5
     max_spread: float = 0.25
     max_wall_cpu: float = 1.5
+    noise_power: float = NOISE_POWER
     memory_factor: float = 1.05
     # RSS counters move in per-CPU batches of up to 64 pages (256 KiB a CPU): smaller changes of
     # peak_bytes are noise (seen here: 256 KiB -> 408 KiB between two runs of the same code).
@@ -107,6 +117,8 @@ class Thresholds:
             raise ValueError(f"factor must be > 1, got {self.factor}")
         if not self.memory_factor > 1:
             raise ValueError(f"memory_factor must be > 1, got {self.memory_factor}")
+        if not self.noise_power >= 0:
+            raise ValueError(f"noise_power must be >= 0, got {self.noise_power}")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
         object.__setattr__(self, "stat", Stat(self.stat))
@@ -140,6 +152,7 @@ def judge_times(
     *,
     base_wall_cpu: float = math.nan,
     current_wall_cpu: float = math.nan,
+    base_spread: float = math.nan,
 ) -> TimeJudgement:
     """Verdict on two sets of raw per-call times of the same cell.
 
@@ -151,6 +164,9 @@ def judge_times(
         The rule; see :class:`Thresholds`.
     base_wall_cpu, current_wall_cpu
         Median wall / median CPU of each side (nan when unknown).
+    base_spread
+        Slowest / fastest median of the baseline's runs in separate processes (nan for a
+        one-run baseline); widens the ratio needed for a change (:func:`needed_ratio`).
 
     Returns
     -------
@@ -181,18 +197,23 @@ def judge_times(
         )
 
     p_value = math.nan
-    if t.stat is Stat.min_median:
-        slower = ratio > t.factor and min_ratio > t.factor
-        faster = ratio < 1 / t.factor and min_ratio < 1 / t.factor
-    elif t.stat is Stat.median:
-        slower, faster = ratio > t.factor, ratio < 1 / t.factor
-    else:
+    needed = needed_ratio(t, base_spread)
+    if t.stat is Stat.mannwhitney:
         from scipy.stats import mannwhitneyu  # imported lazily: only this rule needs scipy.stats
 
         p_value = float(mannwhitneyu(b, c, alternative="two-sided").pvalue)
-        significant = p_value < t.alpha
-        slower = ratio > t.factor and significant
-        faster = ratio < 1 / t.factor and significant
+    slower, faster = _moved(t, ratio, min_ratio, p_value, needed)
+    if needed > t.factor and not (slower or faster):
+        beyond_factor = _moved(t, ratio, min_ratio, p_value, t.factor)
+        if any(beyond_factor):
+            return TimeJudgement(
+                Verdict.inconclusive,
+                ratio,
+                min_ratio,
+                f"median x{ratio:.3f}, min x{min_ratio:.3f}: within this cell's own noise "
+                f"(baseline runs span x{base_spread:.2f}; a change needs x{needed:.2f})",
+                p_value=p_value,
+            )
 
     disturbed_by = max(_nan_to(base_wall_cpu, 1.0), _nan_to(current_wall_cpu, 1.0))
     disturbed = disturbed_by > t.max_wall_cpu
@@ -209,16 +230,46 @@ def judge_times(
         )
     verdict = Verdict.regressed if slower else Verdict.improved if faster else Verdict.unchanged
     return TimeJudgement(
-        verdict, ratio, min_ratio, _explain(t, ratio, min_ratio, p_value), False, p_value
+        verdict, ratio, min_ratio, _explain(t, ratio, min_ratio, p_value, needed), False, p_value
     )
 
 
-def _explain(t: Thresholds, ratio: float, min_ratio: float, p_value: float) -> str:
+def needed_ratio(t: Thresholds, base_spread: float = math.nan) -> float:
+    """The ratio a cell must move by to count as a change: ``max(factor, spread**noise_power)``.
+
+    ``base_spread`` (slowest / fastest median over the baseline's runs, each in its own process)
+    measures how far the *same* code wanders between processes in this cell on this machine. The
+    cell is already compared with its slowest run; a power above 1 extrapolates that spread
+    further, since a handful of runs rarely catches a cell's worst process (on this machine
+    cells whose working set is near the shared L3 cache size wander by up to 1.9x).
+    """
+    if not (np.isfinite(base_spread) and base_spread > 1) or t.noise_power == 0:
+        return t.factor
+    return max(t.factor, float(base_spread) ** t.noise_power)
+
+
+def _moved(
+    t: Thresholds, ratio: float, min_ratio: float, p_value: float, needed: float
+) -> tuple[bool, bool]:
+    """(slower, faster) under the rule ``t.stat`` with ``needed`` as the factor."""
     if t.stat is Stat.min_median:
-        return f"median x{ratio:.3f}, min x{min_ratio:.3f} (factor {t.factor})"
+        return (
+            ratio > needed and min_ratio > needed,
+            ratio < 1 / needed and min_ratio < 1 / needed,
+        )
     if t.stat is Stat.median:
-        return f"median x{ratio:.3f} (factor {t.factor})"
-    return f"median x{ratio:.3f}, p={p_value:.2g} (factor {t.factor}, alpha {t.alpha})"
+        return ratio > needed, ratio < 1 / needed
+    significant = p_value < t.alpha
+    return ratio > needed and significant, ratio < 1 / needed and significant
+
+
+def _explain(t: Thresholds, ratio: float, min_ratio: float, p_value: float, needed: float) -> str:
+    rule = f"factor {t.factor}" if needed <= t.factor else f"noise needs x{needed:.2f}"
+    if t.stat is Stat.min_median:
+        return f"median x{ratio:.3f}, min x{min_ratio:.3f} ({rule})"
+    if t.stat is Stat.median:
+        return f"median x{ratio:.3f} ({rule})"
+    return f"median x{ratio:.3f}, p={p_value:.2g} ({rule}, alpha {t.alpha})"
 
 
 def judge_memory(
@@ -260,8 +311,9 @@ class Comparison:
     """Verdicts of every cell plus the sweep-wide summary.
 
     ``cells`` has one row per (case, method) with ``ROW_KEY`` columns, ``verdict``, ``memory``
-    (verdict on peak memory), ``ratio`` (median current / baseline), ``min_ratio``, ``disturbed``,
-    ``failed`` and ``reason``, sorted worst first.
+    (verdict on peak memory), ``ratio`` (median current / baseline), ``min_ratio``,
+    ``base_spread`` and ``needed`` (see :func:`needed_ratio`), ``disturbed``, ``failed`` and
+    ``reason``, sorted worst first.
     """
 
     cells: pd.DataFrame
@@ -426,6 +478,8 @@ def _judge_cell(
         median_s=math.nan,
         base_peak_bytes=math.nan,
         peak_bytes=math.nan,
+        base_spread=math.nan,
+        needed=math.nan,
         memory="",
         disturbed=False,
         both_ok=False,
@@ -454,12 +508,14 @@ def _judge_cell(
     # Wall time is only meaningful on an idle core: judge its disturbance in absolute terms.
     # CPU time survives a steady neighbour, so only a cell far above its run's usual level counts.
     scale_b, scale_c = (1.0, 1.0) if t.time is TimeBasis.wall else typical
+    base_spread = _nan_to(b.get("base_spread"), math.nan)
     judgement = judge_times(
         b_samples,
         c_samples,
         t,
         base_wall_cpu=_wall_cpu(b) / max(scale_b, 1.0),
         current_wall_cpu=_wall_cpu(c) / max(scale_c, 1.0),
+        base_spread=base_spread,
     )
     memory = judge_memory(
         _nan_to(b.get("peak_bytes"), math.nan), _nan_to(c.get("peak_bytes"), math.nan), t
@@ -481,6 +537,8 @@ def _judge_cell(
         median_s=float(np.median(c_samples)) if c_samples else math.nan,
         base_peak_bytes=_nan_to(b.get("peak_bytes"), math.nan),
         peak_bytes=_nan_to(c.get("peak_bytes"), math.nan),
+        base_spread=base_spread,
+        needed=needed_ratio(t, base_spread),
         memory=memory,
         disturbed=judgement.disturbed,
         both_ok=True,
@@ -611,7 +669,9 @@ def baseline_envelope(
     """One baseline from several runs of the same sweep, each made by a separate process.
 
     Per cell it keeps the row of the *slowest* ``ok`` run (largest median on ``basis``), with the
-    largest ``peak_bytes`` of any run; cells without an ``ok`` run keep their first row.
+    largest ``peak_bytes`` of any run, and adds ``base_spread``: slowest / fastest median over
+    the ``ok`` runs (nan with fewer than two), which :func:`needed_ratio` turns into the ratio a
+    change of that cell must exceed. Cells without an ``ok`` run keep their first row.
 
     Why: on this kind of machine a cell's speed moves between processes far more than within
     one (up to 1.9x for memory-bound methods, with the machine quiet), so a one-process baseline
@@ -630,13 +690,30 @@ def baseline_envelope(
             if kept is None or (r["status"] == "ok" and _slower(r, kept, column)):
                 rows[key] = r
     table = pd.DataFrame(list(rows.values()), columns=frames[0].columns)
+    runs = pd.concat([df.assign(key_=[row_key(r) for r in df.to_dict("records")]) for df in frames])
     # Memory likewise: the largest peak any baseline run showed.
-    peaks = pd.concat(
-        [df.assign(key_=[row_key(r) for r in df.to_dict("records")]) for df in frames]
-    )
-    peaks = pd.to_numeric(peaks["peak_bytes"], errors="coerce").groupby(peaks["key_"]).max()
+    peaks = pd.to_numeric(runs["peak_bytes"], errors="coerce").groupby(runs["key_"]).max()
+    ok = runs[runs["status"] == "ok"]
+    medians = pd.to_numeric(ok[column], errors="coerce").groupby(ok["key_"])
+    spreads = medians.agg(lambda m: between_run_spread(m.to_numpy(float)))
     table["peak_bytes"] = [peaks.get(row_key(r), np.nan) for r in table.to_dict("records")]
+    table["base_spread"] = [spreads.get(row_key(r), np.nan) for r in table.to_dict("records")]
     return table
+
+
+def between_run_spread(medians: np.ndarray) -> float:
+    """How far one cell's median wanders between processes: slowest / fastest run.
+
+    With five runs or more the slowest and the fastest run are left out first: a lone spike in
+    one process is what the gate's confirmation rounds are for, while a cell that wanders
+    between *most* processes needs a wider margin. nan with fewer than two runs.
+    """
+    medians = np.sort(medians[np.isfinite(medians) & (medians > 0)])
+    if medians.size < 2:
+        return math.nan
+    if medians.size >= 5:
+        medians = medians[1:-1]
+    return float(medians[-1] / medians[0])
 
 
 def _slower(row: Mapping, kept: Mapping, column: str) -> bool:
@@ -771,9 +848,16 @@ def to_markdown(
     c = comparison
     t = c.thresholds
     lines = [f"## {title}", "", f"**{headline(c)}**", ""]
+    widened = int((c.cells["needed"].astype(float) > t.factor).sum())
+    noise = (
+        f" ({widened} cell(s) whose baseline runs disagree need more: their spread ** "
+        f"{t.noise_power:g})"
+        if widened
+        else ""
+    )
     lines.append(
-        f"Rule: `{t.stat.value}` on {t.time.value} time, factor {t.factor}; memory factor "
-        f"{t.memory_factor} and > {t.memory_min_bytes // 1024} KiB."
+        f"Rule: `{t.stat.value}` on {t.time.value} time, factor {t.factor}{noise}; memory "
+        f"factor {t.memory_factor} and > {t.memory_min_bytes // 1024} KiB."
     )
     if c.environment:
         lines += ["", "> [!WARNING]", "> **The environments differ** - " + ENVIRONMENT_ADVICE, ">"]

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from convbench.cases import Case
 from convbench.cli import app
 from convbench.compare import (
+    NOISE_POWER,
     Stat,
     Thresholds,
     TimeBasis,
@@ -18,6 +19,7 @@ from convbench.compare import (
     environment_differences,
     judge_memory,
     judge_times,
+    needed_ratio,
     to_markdown,
 )
 from convbench.errors import ResultsError
@@ -445,3 +447,87 @@ def test_baseline_runs_of_different_configs_are_refused(tmp_path):
     b = write_csv(tmp_path / "b.csv", [timed_row("m", SMALL, 1e-3)], {**META, "config_hash": "y"})
     with pytest.raises(ResultsError, match="baseline runs come from different configs"):
         compare_files([a, b], a)
+
+
+# --------------------------------------------------------------------------- between-process noise
+
+
+def test_a_cell_that_wanders_between_processes_needs_a_larger_change():
+    base, current = noisy(1e-3, seed=1), noisy(1.25e-3, seed=2)
+    # Baseline runs that agree (x1.02): a 25 % slowdown is a regression.
+    assert judge_times(base, current, base_spread=1.02).verdict is Verdict.regressed
+    # Runs of the same code that disagree by x1.4: 25 % is within the cell's own noise.
+    wandering = judge_times(base, current, base_spread=1.4)
+    assert wandering.verdict is Verdict.inconclusive
+    assert "own noise" in wandering.reason and "x1.40" in wandering.reason
+    # ... and so is a 25 % speed-up; a change beyond the widened margin still counts.
+    faster = judge_times(current, base, base_spread=1.4)
+    assert faster.verdict is Verdict.inconclusive
+    assert judge_times(base, noisy(3e-3, seed=2), base_spread=1.4).verdict is Verdict.regressed
+    # Switched off, the factor alone decides again.
+    off = Thresholds(noise_power=0)
+    assert judge_times(base, current, off, base_spread=1.4).verdict is Verdict.regressed
+
+
+@pytest.mark.parametrize(
+    ("spread", "power", "expected"),
+    [
+        (float("nan"), NOISE_POWER, 1.10),  # one baseline run: no noise estimate
+        (1.0, NOISE_POWER, 1.10),
+        (1.03, 2.0, 1.10),  # quiet cell: the factor dominates
+        (1.3, 2.0, 1.69),
+        (1.3, 1.0, 1.3),
+        (1.3, 0.0, 1.10),  # off
+    ],
+)
+def test_needed_ratio(spread, power, expected):
+    rule = Thresholds(noise_power=power)
+    assert needed_ratio(rule, spread) == pytest.approx(expected)
+
+
+def test_noise_power_must_not_be_negative():
+    with pytest.raises(ValueError, match="noise_power"):
+        Thresholds(noise_power=-1)
+
+
+def test_between_run_spread_ignores_one_lone_spike_in_five_runs():
+    from convbench.compare import between_run_spread
+
+    assert np.isnan(between_run_spread(np.array([1.0])))
+    assert between_run_spread(np.array([1.0, 1.5])) == pytest.approx(1.5)
+    # One slow process out of five is a spike (the confirmation rounds deal with it) ...
+    assert between_run_spread(np.array([1.0, 1.01, 1.02, 1.03, 1.6])) == pytest.approx(1.03 / 1.01)
+    # ... a cell that wanders in most processes is noisy.
+    assert between_run_spread(np.array([0.8, 1.0, 1.2, 1.3, 1.6])) == pytest.approx(1.3)
+
+
+def test_several_baseline_runs_widen_a_wandering_cell_only(tmp_path):
+    # "calm" agrees across five baseline processes, "wild" wanders by ~1.5x.
+    speeds = {"calm": [1.0, 1.01, 0.99, 1.0, 1.02], "wild": [0.8, 1.0, 1.2, 0.9, 1.1]}
+    runs = [
+        write_csv(
+            tmp_path / f"b{i}.csv",
+            [timed_row(m, SMALL, 1e-3 * speeds[m][i], seed=i) for m in speeds],
+        )
+        for i in range(5)
+    ]
+    current = write_csv(
+        tmp_path / "cur.csv",
+        [timed_row(m, SMALL, 1e-3 * 1.2 * 1.2, seed=9) for m in speeds],  # x1.44 of typical
+    )
+    comparison = compare_files(runs, current)
+    cells = comparison.cells.set_index("method")
+    assert cells.loc["calm", "verdict"] == "regressed"
+    assert cells.loc["wild", "verdict"] == "inconclusive"
+    assert cells.loc["wild", "base_spread"] == pytest.approx(1.1 / 0.9, rel=0.02)
+    # The CLI takes the same runs as several baseline files before the current one.
+    result = invoke(*runs, current)
+    assert result.exit_code == 1, result.output
+    assert "own noise" in result.output
+
+
+def test_cli_compare_needs_two_files(tmp_path):
+    good = write_csv(tmp_path / "g.csv", [timed_row("a", SMALL, 1e-3)])
+    result = invoke(good)
+    assert result.exit_code == 2 and "current CSV" in result.output
+    assert "Traceback" not in result.output

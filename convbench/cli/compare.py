@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..compare import (
     ENVIRONMENT_ADVICE,
+    NOISE_POWER,
     TABLE_HEADER,
     Comparison,
     Stat,
@@ -22,7 +23,7 @@ from ..compare import (
     to_markdown,
 )
 from ..errors import ConfigError
-from ..gate import confirmation_lines, gate_markdown, run_gate
+from ..gate import CONFIRM_WAIT_S, confirmation_lines, gate_markdown, run_gate
 from ._app import EXIT_FAIL, EXIT_OK, command
 
 _STYLE = {
@@ -59,6 +60,14 @@ MinSamples = Annotated[int, typer.Option("--min-samples", help="Fewer samples is
 MaxSpread = Annotated[
     float, typer.Option("--max-spread", help="IQR/median above this is inconclusive (too noisy).")
 ]
+NoisePower = Annotated[
+    float,
+    typer.Option(
+        "--noise-power",
+        help="With several baseline runs, a cell must also move beyond (slowest/fastest run, "
+        "trimmed) ** this (0: off).",
+    ),
+]
 Markdown = Annotated[
     Path | None,
     typer.Option("--markdown", help="Also write the report as markdown (e.g. a CI job summary)."),
@@ -74,6 +83,7 @@ def thresholds_from(
     alpha: float,
     min_samples: int,
     max_spread: float,
+    noise_power: float = NOISE_POWER,
 ) -> Thresholds:
     """Build the rule from options; a bad value is a :class:`ConfigError` (exit 2)."""
     try:
@@ -85,6 +95,7 @@ def thresholds_from(
             alpha=alpha,
             min_samples=min_samples,
             max_spread=max_spread,
+            noise_power=noise_power,
         )
     except ValueError as e:
         raise ConfigError(f"bad option: {e}") from None
@@ -117,8 +128,13 @@ def print_comparison(
 
 @command("compare")
 def compare_command(
-    baseline: Annotated[Path, typer.Argument(help="Baseline results CSV.")],
-    current: Annotated[Path, typer.Argument(help="Current results CSV.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="BASELINE.csv [MORE_BASELINE_RUNS.csv ...] CURRENT.csv: the last file is the "
+            "current run; several baseline runs (each its own process) are combined as in `gate`."
+        ),
+    ],
     factor: Factor = 1.10,
     stat: StatOpt = Stat.min_median,
     time: TimeOpt = TimeBasis.cpu,
@@ -126,11 +142,18 @@ def compare_command(
     alpha: Alpha = 0.002,
     min_samples: MinSamples = 5,
     max_spread: MaxSpread = 0.25,
+    noise_power: NoisePower = NOISE_POWER,
     markdown: Markdown = None,
     show_all: ShowAll = False,
 ) -> None:
-    """Compare two results CSVs cell by cell. Exit 1 on a regression, 2 on bad input."""
-    rule = thresholds_from(factor, stat, time, memory_factor, alpha, min_samples, max_spread)
+    """Compare a baseline and a current results CSV cell by cell. Exit 1 on a regression, 2 on
+    bad input."""
+    if len(files) < 2:
+        raise ConfigError("compare needs a baseline CSV and a current CSV (got one file)")
+    *baseline, current = files
+    rule = thresholds_from(
+        factor, stat, time, memory_factor, alpha, min_samples, max_spread, noise_power
+    )
     comparison = compare_files(baseline, current, rule)
     print_comparison(comparison, show_all=show_all)
     if markdown is not None:
@@ -166,6 +189,14 @@ def gate_command(
             "(first pass included).",
         ),
     ] = 3,
+    confirm_wait: Annotated[
+        float,
+        typer.Option(
+            "--confirm-wait",
+            help="Seconds to pause before each re-measurement, so that one slow period of the "
+            "machine does not cover every reading.",
+        ),
+    ] = CONFIRM_WAIT_S,
     factor: Factor = 1.10,
     stat: StatOpt = Stat.min_median,
     time: TimeOpt = TimeBasis.cpu,
@@ -173,6 +204,7 @@ def gate_command(
     alpha: Alpha = 0.002,
     min_samples: MinSamples = 5,
     max_spread: MaxSpread = 0.25,
+    noise_power: NoisePower = NOISE_POWER,
     markdown: Markdown = None,
     show_all: ShowAll = False,
 ) -> None:
@@ -181,12 +213,22 @@ def gate_command(
     The one command a CI job calls. Exit 1 on a confirmed regression (or a method that now gives
     wrong results or errors), 0 otherwise, 2 on bad input.
     """
-    rule = thresholds_from(factor, stat, time, memory_factor, alpha, min_samples, max_spread)
+    rule = thresholds_from(
+        factor, stat, time, memory_factor, alpha, min_samples, max_spread, noise_power
+    )
     if confirm_rounds < 0:
         raise ConfigError(f"bad option: --confirm must be >= 0, got {confirm_rounds}")
+    if confirm_wait < 0:
+        raise ConfigError(f"bad option: --confirm-wait must be >= 0, got {confirm_wait}")
     output = output or Path("results") / f"{sweep.stem}.csv"
     result = run_gate(
-        sweep, baseline, output, rule, confirm_rounds=confirm_rounds, readings=readings
+        sweep,
+        baseline,
+        output,
+        rule,
+        confirm_rounds=confirm_rounds,
+        readings=readings,
+        confirm_wait_s=confirm_wait,
     )
     console = Console(width=160)
     print_comparison(result.final, show_all=show_all, console=console)
