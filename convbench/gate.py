@@ -2,10 +2,11 @@
 
 A single pass of a whole sweep makes hundreds of comparisons at once, and noise between processes
 now and then shifts one cell by 8-12 %. So a flagged cell (regressed, memory regressed, or
-disturbed) is re-measured in a *fresh process*, up to ``confirm_rounds`` times, and the gate fails
-only when two consecutive measurements of a cell both say it regressed. A cell that re-measures
-as unchanged is cleared; one that never settles is reported as inconclusive and does not fail the
-gate. Cells that broke (``ok`` -> ``wrong``/``error``) fail at once: a wrong answer is not noise.
+disturbed) is re-measured in a *fresh process*, after a pause, up to ``confirm_rounds`` times, and
+the gate fails only when ``readings`` consecutive measurements of a cell all say it regressed.
+A cell that re-measures as unchanged is cleared; one that never settles is reported as
+inconclusive and does not fail the gate. Cells that broke (``ok`` -> ``wrong``/``error``) fail
+at once: a wrong answer is not noise.
 
 Each pass is a subprocess running :func:`convbench.runner.run_sweep` (see
 :func:`measure_in_subprocess`); tests inject their own ``measure`` callable.
@@ -17,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,11 @@ from .results import read_meta, read_rows, row_key
 #: ``measure(sweep_path, output_csv, only)`` writes a results CSV; ``only=None`` means every cell.
 Measure = Callable[[Path, Path, "set[tuple] | None"], None]
 
+#: Default pause before each confirmation round (see :func:`run_gate`). Replayed by
+#: ``benchmarks/gate_quality.py`` (README): same-code gates that failed because one slow period
+#: covered all three back-to-back readings of a memory-bound cell passed with readings ~36 s apart.
+CONFIRM_WAIT_S = 30.0
+
 
 @dataclass
 class GateResult:
@@ -51,7 +58,7 @@ class GateResult:
 
     first: Comparison
     final: Comparison
-    rounds: list[dict] = field(default_factory=list)  # {"round", "csv", "measured"}
+    rounds: list[dict] = field(default_factory=list)  # {"round", "csv", "measured", "wait_s"}
     confirmed: set[tuple] = field(default_factory=set)
     cleared: set[tuple] = field(default_factory=set)
     unresolved: set[tuple] = field(default_factory=set)
@@ -74,7 +81,9 @@ def run_gate(
     *,
     confirm_rounds: int = 2,
     readings: int = 2,
+    confirm_wait_s: float = CONFIRM_WAIT_S,
     measure: Measure | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> GateResult:
     """Run ``sweep_path`` into ``output``, compare with ``baseline``, confirm flagged cells.
 
@@ -94,10 +103,17 @@ def run_gate(
     readings
         A regression is confirmed after this many consecutive clean readings (the first pass
         included) say so; a clean reading that does not clears the cell as noise.
+    confirm_wait_s
+        Pause before each confirmation round. Slow periods of a shared machine last tens of
+        seconds to minutes and slow one cell in consecutive processes alike, so readings taken
+        back to back are not independent; spaced out, a slow period rarely covers all of them.
     measure
         How a pass is run; default :func:`measure_in_subprocess`.
+    sleep
+        How to pause; default :func:`time.sleep`.
 
-    Cost: one full pass of the sweep plus, per round, a pass over the flagged cells only.
+    Cost: one full pass of the sweep plus, per round, ``confirm_wait_s`` and a pass over the
+    flagged cells only (nothing when no cell is flagged).
 
     Raises
     ------
@@ -108,7 +124,10 @@ def run_gate(
         raise ValueError(f"confirm_rounds must be >= 0, got {confirm_rounds}")
     if readings < 1:
         raise ValueError(f"readings must be >= 1, got {readings}")
+    if confirm_wait_s < 0:
+        raise ValueError(f"confirm_wait_s must be >= 0, got {confirm_wait_s}")
     measure = measure or measure_in_subprocess
+    sleep = sleep or time.sleep
     thresholds = thresholds or Thresholds()
     sweep_path, output = Path(sweep_path), Path(output)
     # Read the baseline first: fail on a bad one before spending minutes measuring.
@@ -137,9 +156,17 @@ def run_gate(
         if not pending:
             break
         path = confirm_path(output, round_no)
+        sleep(confirm_wait_s)
         measure(sweep_path, path, set(pending))
         again = _compare_subset(base, read_rows(path), pending, thresholds, typical)
-        result.rounds.append({"round": round_no, "csv": str(path), "measured": len(pending)})
+        result.rounds.append(
+            {
+                "round": round_no,
+                "csv": str(path),
+                "measured": len(pending),
+                "wait_s": confirm_wait_s,
+            }
+        )
         for key in sorted(pending, key=str):
             now = again.get(key)
             if now is None:  # the pass did not produce the cell (e.g. it was skipped this time)
@@ -232,7 +259,7 @@ def confirmation_lines(result: GateResult) -> list[str]:
         )
     lines = [
         f"Round {r['round']}: re-measured {r['measured']} flagged cell(s) in a fresh process "
-        f"-> {r['csv']}"
+        f"after a {r['wait_s']:g} s pause -> {r['csv']}"
         for r in result.rounds
     ]
     lines.append(

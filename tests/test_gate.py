@@ -66,6 +66,14 @@ class ScriptedMeasure:
         write_csv(output, rows)
 
 
+@pytest.fixture(autouse=True)
+def pauses(monkeypatch):
+    """The gate's pauses before confirmation rounds, recorded instead of slept."""
+    slept: list[float] = []
+    monkeypatch.setattr(gate_module.time, "sleep", slept.append)
+    return slept
+
+
 @pytest.fixture
 def setup(tmp_path):
     sweep = tmp_path / "ci.yaml"
@@ -186,6 +194,22 @@ def test_cli_gate_exit_codes(setup, monkeypatch):
     assert "1 cleared as noise" in result.output
 
 
+def test_confirmation_rounds_are_spaced_out(setup, monkeypatch, pauses):
+    sweep, base, out = setup
+    real = ScriptedMeasure({("m", A): [1.3e-3], ("m", B): [1e-3]})
+    result = invoke_gate(monkeypatch, real, sweep, "--baseline", base, "-o", out)
+    assert result.exit_code == 1, result.output
+    assert pauses == [30.0, 30.0] and "after a 30 s pause" in result.output
+    pauses.clear()
+    args = ["--baseline", base, "-o", out, "--confirm-wait", "2.5"]
+    assert invoke_gate(monkeypatch, real, sweep, *args).exit_code == 1
+    assert pauses == [2.5, 2.5]
+    pauses.clear()
+    quiet = ScriptedMeasure({("m", A): [1e-3], ("m", B): [1e-3]})
+    assert invoke_gate(monkeypatch, quiet, sweep, "--baseline", base, "-o", out).exit_code == 0
+    assert pauses == [], "nothing flagged: no pause"
+
+
 def test_cli_gate_compares_with_the_slowest_baseline_run(setup, monkeypatch):
     sweep, base, out = setup
     slow_base = write_csv(
@@ -200,10 +224,43 @@ def test_cli_gate_compares_with_the_slowest_baseline_run(setup, monkeypatch):
     assert real.calls == [None], "nothing flagged: no confirmation pass"
 
 
+def test_cli_gate_does_not_fail_a_cell_within_its_own_noise(setup, monkeypatch):
+    sweep, base, out = setup
+    # Five baseline processes: A wanders between x0.8 and x1.2 (trimmed spread 1.1/0.9), B is calm.
+    runs = [
+        write_csv(base.with_name(f"run{i}.csv"),
+                  [timed_row("m", A, 1e-3 * a, seed=10 + i), timed_row("m", B, 1e-3, seed=20 + i)])
+        for i, a in enumerate([0.8, 0.9, 1.0, 1.1, 1.2])
+    ]  # fmt: skip
+    args = [x for run in runs for x in ("--baseline", run)] + [
+        "-o",
+        out,
+        "--markdown",
+        out.parent.parent / "g.md",
+    ]
+    # A at 1.38 ms (x1.15 its slowest run) stays within its noise; B at 1.3 ms regressed.
+    measure = ScriptedMeasure({("m", A): [1.38e-3], ("m", B): [1.3e-3]})
+    result = invoke_gate(monkeypatch, measure, sweep, *args)
+    assert result.exit_code == 1, result.output
+    cells = {c["input_h"]: c for c in read_rows(out).to_dict("records")}
+    assert set(cells) == {32, 48}
+    text = (out.parent.parent / "g.md").read_text()
+    assert "| inconclusive | m @ 32x32" in text and "own noise" in text
+    assert "| regressed | m @ 48x48" in text
+    assert measure.calls[1:] == [{row_key(timed_row("m", B, 1e-3, seed=0))}] * 2
+    # With the noise rule off, the wandering cell is flagged and re-measured too.
+    measure = ScriptedMeasure({("m", A): [1.38e-3], ("m", B): [1e-3]})
+    result = invoke_gate(monkeypatch, measure, sweep, *args, "--noise-power", "0")
+    assert result.exit_code == 1, result.output
+    assert "m @ 32x32" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--baseline", "{tmp}/absent.csv"], "no such results file"),
+        (["--baseline", "{base}", "--noise-power", "-1"], "noise_power must be >= 0"),
+        (["--baseline", "{base}", "--confirm-wait", "-1"], "--confirm-wait must be >= 0"),
         (["--baseline", "{base}", "--confirm", "-1"], "--confirm must be >= 0"),
         (["--baseline", "{base}", "--factor", "1"], "factor must be > 1"),
     ],
