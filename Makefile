@@ -38,8 +38,8 @@ test: install
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check convbench tests
-	$(VENV)/bin/ruff format --check convbench tests
+	$(VENV)/bin/ruff check convbench tests benchmarks
+	$(VENV)/bin/ruff format --check convbench tests benchmarks
 
 format: install
 	$(VENV)/bin/ruff format convbench tests
@@ -64,9 +64,9 @@ gate-baseline: install
 	rm -f results/baseline/ci-*.csv results/baseline/ci-*.meta.json
 	for i in $$(seq 1 $(GATE_RUNS)); do $(CB) run configs/ci.yaml -o results/baseline/ci-$$i.csv --no-progress || exit 1; done
 
-# False-alarm and detection rates of the gate on this machine (~10 min on 2 cores).
+# False-alarm and detection rates of the gate on this machine (~20 min on 2 cores).
 gate-quality: install
-	$(PY) benchmarks/gate_quality.py --runs 20 --out results/gate-quality
+	$(PY) benchmarks/gate_quality.py --runs 40 --out results/gate-quality
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

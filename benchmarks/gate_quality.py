@@ -11,9 +11,12 @@
    rate of the slowed plugins (baseline: run i's real ``shift-add``; current: run j's plugin).
 3. Whole gate, with confirmation: ``convbench.gate.run_gate`` replayed on the pool of runs
    (baseline runs i..i+B-1 (``--baseline-runs`` B, as ``make gate-baseline`` makes them; B = 1
-   is a one-process baseline), first pass run i+B, confirmations runs i+B+1 and i+B+2, all
+   is a one-process baseline), first pass run i+B, confirmations runs i+B+g and i+B+2g, all
    separate processes, indices modulo the pool) -> per-gate false-alarm rate and per-cell
-   detection rate, for B = 1 and the chosen B.
+   detection rate. g = 1 replays readings taken back to back; the gate's pause before each
+   re-measurement (``--confirm-wait``) is replayed with the smallest g whose runs finished that
+   long apart. Shown for B = 1, and for B with the noise rule (``--noise-power``: a cell whose
+   baseline runs disagree needs a larger change) and the pause off and on.
 
 The reduced timing (fewer samples) makes each verdict noisier than the real gate's, so the
 false-alarm figures are, if anything, pessimistic. Results: ``<out>/summary.md`` (printed too).
@@ -23,18 +26,29 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from convbench.compare import Stat, Thresholds, Verdict, judge_times, usual_wall_cpu
-from convbench.gate import measure_in_subprocess, run_gate
+from convbench.cases import CASE_KEYS
+from convbench.compare import (
+    NOISE_POWER,
+    Stat,
+    Thresholds,
+    Verdict,
+    judge_times,
+    usual_wall_cpu,
+)
+from convbench.gate import CONFIRM_WAIT_S, measure_in_subprocess, run_gate
 from convbench.results import ROW_KEY, RowWriter, format_samples, read_meta, read_rows, write_meta
 
 REAL = "shift-add"
@@ -68,6 +82,19 @@ def make_runs(sweep: Path, out: Path, runs: int) -> list[Path]:
         measure_in_subprocess(sweep, path, None)
         print(f"run {i + 1}/{runs}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return paths
+
+
+def work_factor(tables: list[pd.DataFrame], slow: str) -> tuple[float, float, float]:
+    """Per cell, the median over runs of plugin / shift-add CPU time; (median, lowest, highest)
+    over the cells."""
+    ratios = []
+    for t in tables:
+        ok = t[t["status"] == "ok"].set_index(list(CASE_KEYS))
+        ratios.append(
+            ok[ok["method"] == slow]["cpu_median_s"] / ok[ok["method"] == REAL]["cpu_median_s"]
+        )
+    per_cell = pd.concat(ratios, axis=1).median(axis=1)
+    return float(per_cell.median()), float(per_cell.min()), float(per_cell.max())
 
 
 def real_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -127,6 +154,33 @@ def _is_nan(v: object) -> bool:
     return isinstance(v, float) and np.isnan(v)
 
 
+@dataclass(frozen=True)
+class GateSetup:
+    """One way of running the gate, replayed over the pool."""
+
+    rule: Thresholds
+    baseline_runs: int = 1
+    readings: int = 3
+    gap: int = 1  # pool runs between two readings of a cell (models --confirm-wait)
+    wait_s: float = 0.0
+
+    def title(self) -> str:
+        b = self.baseline_runs
+        noise = ""
+        if b > 1:
+            noise = f", noise power {self.rule.noise_power:g}" if self.rule.noise_power else ""
+            noise = noise or ", noise rule off"
+        wait = (
+            f"readings {self.gap} runs apart (--confirm-wait {self.wait_s:g} s)"
+            if self.wait_s
+            else "readings from consecutive runs (no wait)"
+        )
+        return (
+            f"min-median, factor {self.rule.factor}, baseline of {b} run{'s' if b > 1 else ''}"
+            f"{noise}, {self.readings} regressed readings to confirm, {wait}"
+        )
+
+
 def replay_gate(
     sweep: Path,
     tables: list[pd.DataFrame],
@@ -135,18 +189,16 @@ def replay_gate(
     base_of: Callable[[pd.DataFrame], pd.DataFrame],
     current_of: Callable[[pd.DataFrame], pd.DataFrame],
     work: Path,
-    rule: Thresholds,
-    baseline_runs: int = 1,
-    readings: int = 2,
+    setup: GateSetup,
 ):
-    """``run_gate`` with baseline runs i..i+B-1, first pass run i+B, confirmations i+B+1, i+B+2
-    (modulo the pool of ``n`` runs)."""
-    n = len(tables)
+    """``run_gate`` with baseline runs i..i+B-1, first pass run i+B, confirmations i+B+g and
+    i+B+2g (g = ``setup.gap``, indices modulo the pool)."""
+    n, b = len(tables), setup.baseline_runs
     base = [
-        write_table(base_of(tables[(i + b) % n]), work / f"base{b}.csv", metas[(i + b) % n])
-        for b in range(baseline_runs)
+        write_table(base_of(tables[(i + k) % n]), work / f"base{k}.csv", metas[(i + k) % n])
+        for k in range(b)
     ]
-    passes = iter(range(i + baseline_runs, i + baseline_runs + 3))
+    passes = iter(i + b + setup.gap * r for r in range(3))
 
     def measure(_sweep: Path, output: Path, only: set | None) -> None:
         k = next(passes) % n
@@ -155,7 +207,15 @@ def replay_gate(
             df = df[[tuple(r[c] for c in ROW_KEY) in only for r in df.to_dict("records")]]
         write_table(df, output, metas[k])
 
-    return run_gate(sweep, base, work / "current.csv", rule, readings=readings, measure=measure)
+    return run_gate(
+        sweep,
+        base,
+        work / "current.csv",
+        setup.rule,
+        readings=setup.readings,
+        measure=measure,
+        sleep=lambda _s: None,  # the wait is modelled by taking readings from later runs
+    )
 
 
 def whole_gate_lines(
@@ -163,24 +223,13 @@ def whole_gate_lines(
     tables: list[pd.DataFrame],
     metas: list[dict],
     work: Path,
-    rule: Thresholds,
-    baseline_runs: int,
-    readings: int = 2,
+    setup: GateSetup,
 ) -> list[str]:
     """The whole gate replayed once per run of the pool: A/A false alarms and detection."""
-    lines = [
-        "",
-        f"### Whole gate with confirmation (min-median, factor {rule.factor}, baseline of "
-        f"{baseline_runs} run{'s' if baseline_runs > 1 else ''}, {readings} regressed readings "
-        "to confirm)",
-        "",
-    ]
+    lines = ["", f"### Whole gate ({setup.title()})", ""]
     n = len(tables)
     gates = [
-        replay_gate(
-            sweep, tables, metas, i, real_rows, real_rows, work, rule, baseline_runs, readings
-        )
-        for i in range(n)
+        replay_gate(sweep, tables, metas, i, real_rows, real_rows, work, setup) for i in range(n)
     ]
     failed = sum(g.failed for g in gates)
     first_failed = sum(g.first.failed for g in gates)
@@ -200,9 +249,7 @@ def whole_gate_lines(
                 only_real_method,
                 lambda t, s=slow: slowed_as_real(t, s),
                 work,
-                rule,
-                baseline_runs,
-                readings,
+                setup,
             )
             for i in range(n)
         ]
@@ -214,6 +261,13 @@ def whole_gate_lines(
             "gates failed."
         )
     return lines
+
+
+def run_spacing_s(metas: list[dict]) -> float:
+    """Median seconds between the ends of consecutive runs of the pool."""
+    ends = [datetime.fromisoformat(m["finished_at"]).timestamp() for m in metas]
+    gaps = np.diff(ends)
+    return float(np.median(gaps)) if gaps.size else math.inf
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--readings", type=int, default=3, help="consecutive regressed readings to confirm"
+    )
+    parser.add_argument(
+        "--noise-power", type=float, default=NOISE_POWER, help="the gate's --noise-power"
+    )
+    parser.add_argument(
+        "--confirm-wait", type=float, default=CONFIRM_WAIT_S, help="the gate's --confirm-wait"
     )
     args = parser.parse_args(argv)
     if args.runs < args.baseline_runs + 3:
@@ -250,17 +310,13 @@ def main(argv: list[str] | None = None) -> int:
         f">= {args.min_sample_s * 1000:.0f} ms, each run a separate process.",
         "",
     ]
-    work_factor = {
-        label: float(np.median([
-            np.median(t[t["method"] == slow]["cpu_median_s"].to_numpy(float)
-                      / t[t["method"] == REAL]["cpu_median_s"].to_numpy(float))
-            for t in tables
-        ]))
-        for label, slow in SLOW.items()
-    }  # fmt: skip
     lines.append(
-        "Work actually added by the plugins (median CPU-time ratio to shift-add, same process): "
-        + ", ".join(f"{label}: x{v:.2f}" for label, v in work_factor.items())
+        "Work actually added by the plugins (CPU-time ratio to shift-add in the same process, "
+        "median over runs; lowest and highest cell): "
+        + ", ".join(
+            "{}: x{:.2f} (x{:.2f} to x{:.2f})".format(label, *work_factor(tables, slow))
+            for label, slow in SLOW.items()
+        )
         + "."
     )
     lines += ["", "### Per cell, first pass only (every pair of runs)", ""]
@@ -288,11 +344,24 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{hit}/{n_hit} ({hit / max(n_hit, 1):.1%})")
         lines.append(f"| {rule.stat.value} | {rule.factor} | " + " | ".join(cells) + " |")
 
-    gate_rule = Thresholds(factor=args.factor)
+    # The gate pauses --confirm-wait before each re-measurement: replayed by taking the
+    # confirmation readings from runs that finished at least that long after the previous one.
+    gap = max(1, math.ceil(args.confirm_wait / run_spacing_s(metas)))
+    if args.runs < args.baseline_runs + 1 + 2 * gap:
+        parser.error(f"--runs too small for readings {gap} runs apart")
+    rule = Thresholds(factor=args.factor, noise_power=args.noise_power)
+    no_noise = Thresholds(factor=args.factor, noise_power=0)
+    b, r = args.baseline_runs, args.readings
+    variants = [
+        GateSetup(no_noise, 1, r),  # the simplest gate: one baseline process, back to back
+        GateSetup(no_noise, b, r),
+        GateSetup(rule, b, r),
+        GateSetup(no_noise, b, r, gap, args.confirm_wait),
+        GateSetup(rule, b, r, gap, args.confirm_wait),  # the default gate
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        for runs in sorted({1, args.baseline_runs}):
-            lines += whole_gate_lines(sweep, tables, metas, work, gate_rule, runs, args.readings)
+        for setup in dict.fromkeys(variants):
+            lines += whole_gate_lines(sweep, tables, metas, Path(tmp), setup)
     lines += ["", f"Analysis + runs: {time.perf_counter() - t0:.0f} s."]
     text = "\n".join(lines) + "\n"
     (args.out / "summary.md").write_text(text)

@@ -2,9 +2,11 @@
 
 Used by ``benchmarks/gate_quality.py`` as user methods (``{name: "benchmarks.slow_plugin:func"}``).
 Each returns exactly the real method's result (so it passes verification) and then does an extra
-``fraction`` of the real work: ``shift-add`` again on a crop of the input whose stride-1 output has
-``fraction`` of the rows. shift-add's cost is proportional to those rows (kh*kw*C passes over
-them), so this is 1.25x / 1.5x the work; the quality script reports the ratio actually measured.
+``fraction`` of the real work. shift-add costs one pass over its (Hp - kh + 1, Wp - kw + 1)
+accumulator per kernel tap, so the extra work is shift-add again with an ``r x c`` corner of the
+kernel on an input cropped so that the accumulator keeps its size: ``r*c / (kh*kw)`` more passes
+of exactly the same kind, with ``r*c`` the tap count closest to ``fraction * kh*kw`` (e.g. 5x5:
+6/25 and 12/25; 11x11: 30/121 and 60/121). The quality script reports the ratio actually measured.
 """
 
 from __future__ import annotations
@@ -12,26 +14,37 @@ from __future__ import annotations
 import numpy as np
 
 from convbench.methods import get_method
+from convbench.methods._common import pad_zeros
 
 _shift_add = get_method("shift-add").func
 
 
+def sub_kernel_shape(kh: int, kw: int, fraction: float) -> tuple[int, int]:
+    """``(r, c)`` with ``r <= kh``, ``c <= kw`` and ``r*c`` closest to ``fraction * kh*kw``."""
+    target = fraction * kh * kw
+    return min(
+        ((r, c) for r in range(1, kh + 1) for c in range(1, kw + 1)),
+        key=lambda rc: (abs(rc[0] * rc[1] - target), rc),
+    )
+
+
 def _extra_work(x: np.ndarray, kernel: np.ndarray, stride, padding, fraction: float) -> None:
-    kh = kernel.shape[0]
-    full_h = x.shape[0] + 2 * padding[0] - kh + 1
-    rows = max(kh, round(fraction * full_h) + kh - 1)
-    _shift_add(x[:rows], kernel, stride, (0, padding[1]))
+    padded = pad_zeros(x, padding)
+    kh, kw = kernel.shape[:2]
+    r, c = sub_kernel_shape(kh, kw, fraction)
+    rows, cols = padded.shape[0] - kh + r, padded.shape[1] - kw + c
+    _shift_add(padded[:rows, :cols], kernel[:r, :c], stride, (0, 0))
 
 
 def shift_add_x125(x: np.ndarray, kernel: np.ndarray, stride, padding) -> np.ndarray:
-    """shift-add, then a quarter of its work again (1.25x)."""
+    """shift-add, then a quarter of its kernel taps again (1.25x)."""
     out = _shift_add(x, kernel, stride, padding)
     _extra_work(x, kernel, stride, padding, 0.25)
     return out
 
 
 def shift_add_x150(x: np.ndarray, kernel: np.ndarray, stride, padding) -> np.ndarray:
-    """shift-add, then half of its work again (1.5x)."""
+    """shift-add, then half of its kernel taps again (1.5x)."""
     out = _shift_add(x, kernel, stride, padding)
     _extra_work(x, kernel, stride, padding, 0.5)
     return out
