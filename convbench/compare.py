@@ -90,10 +90,10 @@ class Thresholds:
     max_wall_cpu
         A median wall/CPU ratio above this means the process was disturbed.
     noise_power
-        With a baseline of several processes, a cell whose runs disagree (slowest / fastest
-        median ``spread``) must also move by more than ``spread ** noise_power`` beyond its
-        slowest run: a cell that wanders by 40 % between processes of the *same* code cannot
-        show a 10 % regression. 0 turns this off. See :func:`needed_ratio`.
+        With a baseline of several processes, a cell whose runs disagree (their
+        :func:`between_run_spread`) must also move by more than ``spread ** noise_power``
+        beyond its slowest run: a cell that wanders by 40 % between processes of the *same*
+        code cannot show a 10 % regression. 0 turns this off. See :func:`needed_ratio`.
     memory_factor, memory_min_bytes
         Peak memory regresses when it grows by more than ``memory_factor`` AND by more than
         ``memory_min_bytes`` (small buffers jitter by allocator rounding).
