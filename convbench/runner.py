@@ -30,6 +30,7 @@ import numpy as np
 from .cases import Case
 from .config import MethodEntry, Sweep, TimingSettings, with_methods
 from .errors import ConfigError, Unsupported
+from .measure.allocator import steady_allocator
 from .measure.environment import environment, pinned_threads
 from .measure.inputs import case_inputs
 from .measure.memory import MemoryResult, MemoryWorker
@@ -345,6 +346,8 @@ def run_sweep(
         meta["first_started_at"] = read_meta(output).get("first_started_at") or read_meta(
             output
         ).get("started_at", started)
+    # Before anything is timed: every cell then meets the same allocator, whatever ran before.
+    meta["allocator"] = steady_allocator()
     budget = _Budget(sweep.time_budget_s)
     gc.freeze()  # everything imported so far is permanent: collections stay cheap while timing
     with RowWriter(output, resume=resume) as writer, contextlib.ExitStack() as stack:

@@ -53,6 +53,7 @@ def test_a_broken_and_a_wrong_method_become_rows_while_others_are_measured(tmp_p
     meta = read_meta(out)
     assert meta["config_hash"] == sweep_of(MIXED).config_hash and meta["interrupted"] is False
     assert meta["threads"] == 1 and "threadpool_info" in meta and meta["cpu_model"]
+    assert meta["allocator"].startswith(("glibc mallopt", "unchanged"))
 
 
 def test_work_items_are_deterministic_case_major():
