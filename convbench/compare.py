@@ -211,7 +211,7 @@ def judge_times(
                 ratio,
                 min_ratio,
                 f"median x{ratio:.3f}, min x{min_ratio:.3f}: within this cell's own noise "
-                f"(baseline runs span x{base_spread:.2f}; a change needs x{needed:.2f})",
+                f"(baseline runs span x{base_spread:.3f}; a change needs x{needed:.3f})",
                 p_value=p_value,
             )
 
@@ -264,7 +264,7 @@ def _moved(
 
 
 def _explain(t: Thresholds, ratio: float, min_ratio: float, p_value: float, needed: float) -> str:
-    rule = f"factor {t.factor}" if needed <= t.factor else f"noise needs x{needed:.2f}"
+    rule = f"factor {t.factor}" if needed <= t.factor else f"noise needs x{needed:.3f}"
     if t.stat is Stat.min_median:
         return f"median x{ratio:.3f}, min x{min_ratio:.3f} ({rule})"
     if t.stat is Stat.median:

@@ -459,7 +459,7 @@ def test_a_cell_that_wanders_between_processes_needs_a_larger_change():
     # Runs of the same code that disagree by x1.4: 25 % is within the cell's own noise.
     wandering = judge_times(base, current, base_spread=1.4)
     assert wandering.verdict is Verdict.inconclusive
-    assert "own noise" in wandering.reason and "x1.40" in wandering.reason
+    assert "own noise" in wandering.reason and "x1.400" in wandering.reason
     # ... and so is a 25 % speed-up; a change beyond the widened margin still counts.
     faster = judge_times(current, base, base_spread=1.4)
     assert faster.verdict is Verdict.inconclusive
