@@ -131,8 +131,9 @@ def compare_command(
     files: Annotated[
         list[Path],
         typer.Argument(
+            metavar="CSV",
             help="BASELINE.csv [MORE_BASELINE_RUNS.csv ...] CURRENT.csv: the last file is the "
-            "current run; several baseline runs (each its own process) are combined as in `gate`."
+            "current run; several baseline runs (each its own process) are combined as in `gate`.",
         ),
     ],
     factor: Factor = 1.10,
