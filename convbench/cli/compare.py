@@ -83,7 +83,7 @@ def thresholds_from(
     alpha: float,
     min_samples: int,
     max_spread: float,
-    noise_power: float = NOISE_POWER,
+    noise_power: float,
 ) -> Thresholds:
     """Build the rule from options; a bad value is a :class:`ConfigError` (exit 2)."""
     try:
