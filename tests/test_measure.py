@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -136,11 +139,8 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
 """
 
 
-@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_steady_allocator_keeps_temporaries_between_calls():
-    import subprocess
-    import sys
-
     def faults(mode: str) -> float:
         out = subprocess.run(
             [sys.executable, "-c", _FAULTS_PER_CALL, mode],
