@@ -90,10 +90,14 @@ class Thresholds:
     max_wall_cpu
         A median wall/CPU ratio above this means the process was disturbed.
     noise_power
-        With a baseline of several processes, a cell whose runs disagree (their
-        :func:`between_run_spread`) must also move by more than ``spread ** noise_power``
-        beyond its slowest run: a cell that wanders by 40 % between processes of the *same*
+        A cell whose worker processes disagree (:func:`process_spread` of either side, or
+        :func:`between_run_spread` of a baseline of several runs) must also move by more than
+        ``spread ** noise_power``: a cell that wanders by 40 % between processes of the *same*
         code cannot show a 10 % regression. 0 turns this off. See :func:`needed_ratio`.
+    max_host_load
+        Other processes using more than this many cores while either side was timed (the row's
+        ``host_load``) make a regression inconclusive: a neighbour that competes for memory
+        bandwidth and cache slows this process's CPU time too, so the run cannot tell.
     memory_factor, memory_min_bytes
         Peak memory regresses when it grows by more than ``memory_factor`` AND by more than
         ``memory_min_bytes`` (small buffers jitter by allocator rounding).
@@ -107,6 +111,7 @@ class Thresholds:
     max_spread: float = 0.25
     max_wall_cpu: float = 1.5
     noise_power: float = NOISE_POWER
+    max_host_load: float = 0.5
     memory_factor: float = 1.05
     # RSS counters move in per-CPU batches of up to 64 pages (256 KiB a CPU): smaller changes of
     # peak_bytes are noise (seen here: 256 KiB -> 408 KiB between two runs of the same code).
@@ -153,6 +158,7 @@ def judge_times(
     base_wall_cpu: float = math.nan,
     current_wall_cpu: float = math.nan,
     base_spread: float = math.nan,
+    host_load: float = math.nan,
 ) -> TimeJudgement:
     """Verdict on two sets of raw per-call times of the same cell.
 
@@ -165,8 +171,11 @@ def judge_times(
     base_wall_cpu, current_wall_cpu
         Median wall / median CPU of each side (nan when unknown).
     base_spread
-        Slowest / fastest median of the baseline's runs in separate processes (nan for a
-        one-run baseline); widens the ratio needed for a change (:func:`needed_ratio`).
+        How far the same code wanders between processes in this cell: slowest / fastest median
+        of the worker processes (either side) or of a baseline's runs (nan when unknown); widens
+        the ratio needed for a change (:func:`needed_ratio`).
+    host_load
+        Cores other processes used while either side was timed (nan when unknown).
 
     Returns
     -------
@@ -211,10 +220,20 @@ def judge_times(
                 ratio,
                 min_ratio,
                 f"median x{ratio:.3f}, min x{min_ratio:.3f}: within this cell's own noise "
-                f"(baseline runs span x{base_spread:.3f}; a change needs x{needed:.3f})",
+                f"(its processes span x{base_spread:.3f}; a change needs x{needed:.3f})",
                 p_value=p_value,
             )
 
+    if slower and _nan_to(host_load, 0.0) > t.max_host_load:
+        return TimeJudgement(
+            Verdict.inconclusive,
+            ratio,
+            min_ratio,
+            f"disturbed (other processes used {host_load:.1f} cores while timing, "
+            f"> {t.max_host_load:g}): median x{ratio:.3f}",
+            disturbed=True,
+            p_value=p_value,
+        )
     disturbed_by = max(_nan_to(base_wall_cpu, 1.0), _nan_to(current_wall_cpu, 1.0))
     disturbed = disturbed_by > t.max_wall_cpu
     # CPU time shrugs off a neighbour, so only a disturbed *regression* needs a second look;
@@ -442,6 +461,23 @@ def _samples(row: Mapping, basis: TimeBasis) -> tuple[list[float], str]:
     return wall, ""
 
 
+def process_spread(row: Mapping, basis: TimeBasis = TimeBasis.cpu) -> float:
+    """Slowest / fastest per-process median of one row's samples (nan with < 2 processes).
+
+    The noise *between* processes of one run: what a second run of the same code is likely to
+    move by. Computed from the raw samples and their ``sample_process`` on ``basis``.
+    """
+    samples, _ = _samples(row, basis)
+    owners = list(row.get("sample_process") or [])
+    if len(owners) != len(samples) or len(set(owners)) < 2:
+        return _nan_to(row.get("process_spread"), math.nan)
+    by: dict[int, list[float]] = {}
+    for owner, sample in zip(owners, samples, strict=True):
+        by.setdefault(int(owner), []).append(sample)
+    medians = [float(np.median(v)) for v in by.values()]
+    return max(medians) / min(medians) if min(medians) > 0 else math.nan
+
+
 def _wall_cpu(row: Mapping) -> float:
     ratio = _nan_to(row.get("wall_cpu_ratio"), math.nan)
     if math.isnan(ratio):
@@ -508,7 +544,9 @@ def _judge_cell(
     # Wall time is only meaningful on an idle core: judge its disturbance in absolute terms.
     # CPU time survives a steady neighbour, so only a cell far above its run's usual level counts.
     scale_b, scale_c = (1.0, 1.0) if t.time is TimeBasis.wall else typical
-    base_spread = _nan_to(b.get("base_spread"), math.nan)
+    spreads = (b.get("base_spread"), process_spread(b, t.time), process_spread(c, t.time))
+    base_spread = max((_nan_to(x, math.nan) for x in spreads), key=lambda x: _nan_to(x, 0.0))
+    host_load = max(_nan_to(b.get("host_load"), 0.0), _nan_to(c.get("host_load"), 0.0))
     judgement = judge_times(
         b_samples,
         c_samples,
@@ -516,6 +554,7 @@ def _judge_cell(
         base_wall_cpu=_wall_cpu(b) / max(scale_b, 1.0),
         current_wall_cpu=_wall_cpu(c) / max(scale_c, 1.0),
         base_spread=base_spread,
+        host_load=host_load,
     )
     memory = judge_memory(
         _nan_to(b.get("peak_bytes"), math.nan), _nan_to(c.get("peak_bytes"), math.nan), t

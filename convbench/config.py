@@ -22,6 +22,8 @@ A config looks like this (every key but the axes and ``methods`` is optional)::
     memory_pass: true   # measure peak memory of one call in a worker process
     seed: 0
     threads: 1          # BLAS/FFT threads
+    allocator: default  # default (glibc as a plain program has it) | steady | [default, steady]
+    processes: 3        # fresh worker processes per (case, method), visited interleaved
     timing: {warmup: 1, min_sample_s: 0.02, repeats: 25, min_repeats: 3}
 
 A list of integers on a pair axis is a list of square sizes (``kernel_size: [3, 5]`` is 3x3 and
@@ -38,10 +40,8 @@ import importlib.util
 import itertools
 import json
 import math
-import os
 import re
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,9 @@ import yaml
 
 from .cases import Case
 from .errors import ConfigError
+from .measure.allocator import ALLOCATORS
 from .methods.registry import Method
+from .methods.resolve import builtin_methods, resolve_method
 
 AXES: tuple[str, ...] = (
     "input_size",
@@ -93,7 +95,11 @@ OTHER_KEYS = (
     "seed",
     "threads",
     "timing",
+    "allocator",
+    "processes",
 )
+#: Fresh worker processes each (cell, method) is timed in, by default.
+DEFAULT_PROCESSES = 3
 TIMING_KEYS = ("warmup", "min_sample_s", "repeats", "min_repeats")
 _SIZE_UNITS = {
     "": 1,
@@ -171,6 +177,8 @@ class Sweep:
     skip: tuple[SkipRule, ...] = ()
     seed: int = 0
     threads: int = 1
+    allocators: tuple[str, ...] = ("default",)
+    processes: int = DEFAULT_PROCESSES
     layer: bool = False
     description: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -284,6 +292,10 @@ class _Builder:
             memory_pass=self.boolean(("memory_pass",), raw.get("memory_pass", True)),
             seed=self.integer(("seed",), raw.get("seed", 0), minimum=0),
             threads=threads,
+            allocators=self.allocators(raw.get("allocator", "default")),
+            processes=self.integer(
+                ("processes",), raw.get("processes", DEFAULT_PROCESSES), minimum=1
+            ),
             layer=layer,
             description=self.string(("description",), raw.get("description", "")),
             raw=raw,
@@ -486,6 +498,16 @@ class _Builder:
             raise self.error(key, str(e)) from None
         return [MethodEntry(name, method, spec, layer)]
 
+    def allocators(self, value: Any) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise self.error(("allocator",), f"must be one of {' / '.join(ALLOCATORS)}, or a list")
+        for i, item in enumerate(items):
+            if item not in ALLOCATORS:
+                key = ("allocator", i) if isinstance(value, list) else ("allocator",)
+                raise self.error(key, f"must be one of {', '.join(ALLOCATORS)}, got {item!r}")
+        return tuple(dict.fromkeys(items))
+
     def timing(self, value: Any) -> TimingSettings:
         if not isinstance(value, dict):
             raise self.error(("timing",), f"must be a mapping ({', '.join(TIMING_KEYS)})")
@@ -591,52 +613,6 @@ def config_hash(raw: Any) -> str:
 
 
 # --------------------------------------------------------------------------- methods
-
-
-def builtin_methods(layer: bool = False) -> dict[str, Method]:
-    """The registered methods: plain ones, or layer-mode ones from :mod:`convbench.layer`."""
-    if layer:
-        layer_mod = importlib.import_module("convbench.layer")
-        return dict(layer_mod.registered())
-    from .methods import registered
-
-    return registered()
-
-
-def resolve_method(spec: str, layer: bool = False, name: str | None = None) -> Method:
-    """A built-in method name or a ``module:function`` path -> :class:`Method`.
-
-    A user function gets family ``user``, ``estimate_bytes`` 0 (never refused by the memory limit)
-    and the same verification as built-in methods.
-
-    Raises
-    ------
-    ConfigError
-        Unknown name, or an import path that cannot be imported or is not callable.
-    """
-    if ":" not in spec:
-        known = builtin_methods(layer)
-        if spec not in known:
-            raise ConfigError(f"unknown method {spec!r}; known: {', '.join(known) or '(none)'}")
-        return known[spec]
-    module_name, _, attr = spec.partition(":")
-    if os.getcwd() not in sys.path:  # like uvicorn/pytest: user modules beside the config work
-        sys.path.insert(0, os.getcwd())
-    try:
-        func: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
-    except Exception as e:  # any import failure is the user's config problem
-        msg = str(e).splitlines()[0] if str(e) else ""
-        raise ConfigError(f"cannot import {spec!r} ({type(e).__name__}: {msg})") from None
-    if not callable(func):
-        raise ConfigError(f"{spec!r} is not callable")
-    return Method(
-        name=name or spec,
-        family="user",
-        origin=spec,
-        func=func,
-        estimate_bytes=lambda case: 0,
-        summary=(func.__doc__ or spec).strip().splitlines()[0],
-    )
 
 
 def with_methods(sweep: Sweep, names: Sequence[str]) -> Sweep:

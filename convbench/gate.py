@@ -8,16 +8,13 @@ A cell that re-measures as unchanged is cleared; one that never settles is repor
 inconclusive and does not fail the gate. Cells that broke (``ok`` -> ``wrong``/``error``) fail
 at once: a wrong answer is not noise.
 
-Each pass is a subprocess running :func:`convbench.runner.run_sweep` (see
-:func:`measure_in_subprocess`); tests inject their own ``measure`` callable.
+Each pass is :func:`convbench.runner.run_sweep`, which measures every cell in fresh worker
+processes (see :func:`measure_pass`); tests inject their own ``measure`` callable.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -108,7 +105,7 @@ def run_gate(
         seconds to minutes and slow one cell in consecutive processes alike, so readings taken
         back to back are not independent; spaced out, a slow period rarely covers all of them.
     measure
-        How a pass is run; default :func:`measure_in_subprocess`.
+        How a pass is run; default :func:`measure_pass`.
     sleep
         How to pause; default :func:`time.sleep`.
 
@@ -126,7 +123,7 @@ def run_gate(
         raise ValueError(f"readings must be >= 1, got {readings}")
     if confirm_wait_s < 0:
         raise ValueError(f"confirm_wait_s must be >= 0, got {confirm_wait_s}")
-    measure = measure or measure_in_subprocess
+    measure = measure or measure_pass
     sleep = sleep or time.sleep
     thresholds = thresholds or Thresholds()
     sweep_path, output = Path(sweep_path), Path(output)
@@ -280,40 +277,20 @@ def gate_markdown(result: GateResult, *, show_all: bool = False) -> str:
     )
 
 
-# --------------------------------------------------------------------------- the measuring process
+# --------------------------------------------------------------------------- the measuring pass
 
 
-def measure_in_subprocess(sweep_path: Path, output: Path, only: set[tuple] | None) -> None:
-    """Run the sweep (or only the ``only`` cells) in a fresh Python process.
+def measure_pass(sweep_path: Path, output: Path, only: set[tuple] | None) -> None:
+    """Run the sweep (or only the ``only`` cells) into ``output``.
 
-    A fresh process draws fresh between-process noise (memory layout, frequency state), which is
-    what a confirmation needs; re-measuring in the same process could repeat the same fluke.
+    Every cell is measured in fresh worker processes (:mod:`convbench.measure.worker`), so a
+    re-measured cell draws fresh between-process noise, which is what a confirmation needs.
     """
-    cmd = [sys.executable, "-m", "convbench.gate", str(sweep_path), str(output)]
-    keys_file = None
-    if only is not None:
-        keys_file = output.with_suffix(".keys.json")
-        keys_file.write_text(json.dumps(sorted(list(k) for k in only)))
-        cmd.append(str(keys_file))
-    try:
-        proc = subprocess.run(cmd, check=False)
-    finally:
-        if keys_file is not None:
-            keys_file.unlink(missing_ok=True)
-    if proc.returncode != 0:
-        raise ResultsError(f"{sweep_path}: measuring pass failed (exit {proc.returncode})")
+    import sys
 
-
-def _measure_main(argv: list[str]) -> None:
     from .config import load_sweep
     from .runner import run_sweep
 
-    sweep_path, output = Path(argv[0]), Path(argv[1])
-    only = None
-    if len(argv) > 2:
-        only = {tuple(k) for k in json.loads(Path(argv[2]).read_text())}
-    run_sweep(load_sweep(sweep_path), output, only=only, progress=sys.stderr.isatty())
-
-
-if __name__ == "__main__":
-    _measure_main(sys.argv[1:])
+    summary = run_sweep(load_sweep(sweep_path), output, only=only, progress=sys.stderr.isatty())
+    if summary.interrupted:
+        raise KeyboardInterrupt

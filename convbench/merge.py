@@ -177,7 +177,12 @@ def expected_keys(meta: dict, where: str = "sidecar") -> list[tuple]:
         sweep = load_sweep_text(json.dumps(raw), name=str(meta.get("config_name", "sweep")))
     except ConfigError as e:
         raise ResultsError(f"{where}: cannot expand the stored config ({e})") from None
-    return [row_key({"method": n, **case.key()}) for case in sweep.cases for n in names]
+    return [
+        row_key({"method": n, **case.key(), "allocator": allocator})
+        for case in sweep.cases
+        for allocator in sweep.allocators
+        for n in names
+    ]
 
 
 def _stand_in(*args: object) -> None:
@@ -231,8 +236,9 @@ def _stopped(s: ShardFile) -> bool:
 
 
 def _label(key: tuple) -> str:
-    method, *case_values = key
-    return f"{method} on {Case.from_key(dict(zip(CASE_KEYS, case_values, strict=True))).label()}"
+    method, *case_values, allocator = key
+    case = Case.from_key(dict(zip(CASE_KEYS, case_values, strict=True)))
+    return f"{method} on {case.label()} ({allocator} allocator)"
 
 
 def merge_shards(

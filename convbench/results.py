@@ -6,6 +6,14 @@ another machine last month is as good as one written now.
 Schema history (bump ``SCHEMA_VERSION`` and add a line whenever a column changes meaning):
 
 1. First version.
+2. Every (case, method) is timed in several fresh worker processes: new row key ``allocator``
+   (``default``/``steady``), new columns ``processes``, ``sample_process``,
+   ``process_medians_s``, ``process_spread``, ``host_load``, ``rss_peak_bytes``;
+   ``time_median_s``/``cpu_median_s`` are the median of the per-process medians; ``peak_bytes``
+   is never below ``tracemalloc_bytes``. Version 1 rows read as ``allocator: steady`` (they were
+   timed in one long-lived process, the last ones with fixed glibc thresholds), one process.
+
+Sidecar history (``meta_version``): 1. First versioned sidecar (``results.build_meta``).
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -23,8 +33,9 @@ import pandas as pd
 from .cases import CASE_KEYS, Case
 from .errors import ResultsError
 
-SCHEMA_VERSION = 1
-KNOWN_SCHEMAS = frozenset({1})
+SCHEMA_VERSION = 2
+KNOWN_SCHEMAS = frozenset({1, 2})
+META_VERSION = 1
 
 #: Row statuses. Only ``ok`` rows carry timings.
 STATUSES = ("ok", "wrong", "error", "skipped", "unsupported")
@@ -35,28 +46,38 @@ COLUMNS: tuple[str, ...] = (
     "method",
     "family",
     *CASE_KEYS,
+    "allocator",  # default (glibc as a plain program has it) or steady (fixed thresholds)
     "status",
     "reason",
     "loops",  # calls per timed sample (calibrated)
-    "repeats",  # number of samples
+    "repeats",  # number of samples, all processes together
+    "processes",  # fresh worker processes the samples come from
     "time_min_s",  # wall seconds per call
-    "time_median_s",
-    "time_iqr_s",
+    "time_median_s",  # median of the per-process medians
+    "time_iqr_s",  # IQR of all samples
     "cpu_min_s",  # process CPU seconds per call
-    "cpu_median_s",
+    "cpu_median_s",  # median of the per-process CPU medians
     "wall_cpu_ratio",  # median wall / median CPU; far above 1 means the run was disturbed
     "samples_s",  # raw wall seconds per call of every sample, space separated
     "cpu_samples_s",  # raw CPU seconds per call of every sample, space separated
+    "sample_process",  # the worker process (0, 1, ...) each sample came from
+    "process_medians_s",  # median CPU seconds per call of each process
+    "process_spread",  # slowest / fastest process median (CPU): the noise between processes
+    "host_load",  # cores used by other processes while timing (max over processes)
     "peak_bytes",  # peak extra resident memory of one call (native buffers included)
     "tracemalloc_bytes",  # peak of Python-visible allocations of one call (numpy buffers)
+    "rss_peak_bytes",  # resident-set high-water mark of one call (blocks >= 64 KiB)
     "estimated_bytes",  # the method's own prediction of its peak extra memory
     "max_abs_err",  # against the reference
     "gflops",  # Case.flops / time_median_s / 1e9
     "finished_at",  # ISO time the row was written
 )
 
-ROW_KEY: tuple[str, ...] = ("method", *CASE_KEYS)
-SAMPLE_COLUMNS = ("samples_s", "cpu_samples_s")
+ROW_KEY: tuple[str, ...] = ("method", *CASE_KEYS, "allocator")
+SAMPLE_COLUMNS = ("samples_s", "cpu_samples_s", "process_medians_s", "sample_process")
+#: What a row's ``allocator`` is when the row does not say (version 1 files: see the history).
+DEFAULT_ALLOCATOR = "default"
+V1_ALLOCATOR = "steady"
 
 
 def meta_path(csv_path: str | os.PathLike) -> Path:
@@ -65,8 +86,8 @@ def meta_path(csv_path: str | os.PathLike) -> Path:
 
 
 def format_samples(samples: Iterable[float]) -> str:
-    """Raw samples as a compact, lossless-enough text field."""
-    return " ".join(f"{s:.6e}" for s in samples)
+    """Raw samples as a compact, lossless-enough text field (integers stay integers)."""
+    return " ".join(str(s) if isinstance(s, (int, np.integer)) else f"{s:.6e}" for s in samples)
 
 
 def parse_samples(text: object) -> list[float]:
@@ -76,7 +97,15 @@ def parse_samples(text: object) -> list[float]:
     return [float(t) for t in str(text).split()]
 
 
-def make_row(case: Case, method: str, family: str, status: str, **fields: object) -> dict:
+def make_row(
+    case: Case,
+    method: str,
+    family: str,
+    status: str,
+    *,
+    allocator: str = DEFAULT_ALLOCATOR,
+    **fields: object,
+) -> dict:
     """A complete row dict: the case keys, the given fields, and empty values for the rest."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -86,20 +115,71 @@ def make_row(case: Case, method: str, family: str, status: str, **fields: object
     row: dict[str, object] = dict.fromkeys(COLUMNS, "")
     row.update(schema=SCHEMA_VERSION, method=method, family=family, status=status)
     row.update(case.key())
+    row["allocator"] = allocator
     for name in SAMPLE_COLUMNS:
         if name in fields and not isinstance(fields[name], str):
             fields[name] = format_samples(fields[name])  # type: ignore[arg-type]
     row.update(fields)
+    for name, value in row.items():  # NaN is written as an empty field: "unknown"
+        if isinstance(value, float) and math.isnan(value):
+            row[name] = ""
     return row
+
+
+@dataclass(frozen=True)
+class Row:
+    """One finished cell, immutable from the runner until :class:`RowWriter` writes it.
+
+    ``fields`` holds the measured columns (any of :data:`COLUMNS`); :meth:`as_dict` gives the
+    complete CSV row.
+    """
+
+    case: Case
+    method: str
+    family: str
+    status: str
+    allocator: str = DEFAULT_ALLOCATOR
+    fields: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        make_row(self.case, self.method, self.family, self.status, **dict(self.fields))  # checks
+        object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
+
+    def replace(self, **fields: object) -> Row:
+        """A copy with some measured columns changed."""
+        return Row(
+            self.case, self.method, self.family, self.status, self.allocator,
+            {**self.fields, **fields},
+        )  # fmt: skip
+
+    def get(self, column: str, default: object = "") -> object:
+        return self.as_dict().get(column, default)
+
+    def as_dict(self) -> dict:
+        return make_row(
+            self.case,
+            self.method,
+            self.family,
+            self.status,
+            allocator=self.allocator,
+            **dict(self.fields),
+        )
+
+    def key(self) -> tuple:
+        return row_key(self.as_dict())
 
 
 def row_key(row: Mapping[str, object]) -> tuple:
     """The identity of a row: method plus case keys, normalised to plain Python values."""
-    return tuple(str(row["method"]) if k == "method" else _norm(k, row[k]) for k in ROW_KEY)
+    return tuple(_norm(k, row.get(k)) for k in ROW_KEY)
 
 
 def _norm(column: str, value: object) -> object:
-    return str(value) if column == "dtype" else int(float(value))  # type: ignore[arg-type]
+    if column == "allocator":
+        return str(value) if value and value == value else DEFAULT_ALLOCATOR
+    if column in ("method", "dtype"):
+        return str(value)
+    return int(float(value))  # type: ignore[arg-type]
 
 
 class RowWriter:
@@ -131,7 +211,9 @@ class RowWriter:
         if data and not data.endswith(b"\n"):
             self.path.write_bytes(data[: data.rfind(b"\n") + 1])
 
-    def write(self, row: Mapping[str, object]) -> None:
+    def write(self, row: Row | Mapping[str, object]) -> None:
+        if isinstance(row, Row):
+            row = row.as_dict()
         self._writer.writerow(row)
         self._flush()
         self.existing_keys.add(row_key(row))
@@ -181,6 +263,11 @@ def read_rows(path: str | os.PathLike) -> pd.DataFrame:
     df = df[list(COLUMNS)].copy()
     df["reason"] = df["reason"].fillna("").astype(str)
     df["dtype"] = df["dtype"].astype(str)
+    v1 = pd.to_numeric(df["schema"], errors="coerce") == 1
+    df["allocator"] = df["allocator"].astype(object)
+    df.loc[v1 & df["allocator"].isna(), "allocator"] = V1_ALLOCATOR
+    df.loc[v1 & (df["status"] == "ok") & df["processes"].isna(), "processes"] = 1
+    df["allocator"] = df["allocator"].fillna(DEFAULT_ALLOCATOR).astype(str)
     for c in SAMPLE_COLUMNS:
         try:
             df[c] = df[c].map(parse_samples)
@@ -188,14 +275,19 @@ def read_rows(path: str | os.PathLike) -> pd.DataFrame:
             raise ResultsError(
                 f"{p}: column {c!r} holds a value that is not a sample list ({e})"
             ) from None
+    df["sample_process"] = df["sample_process"].map(lambda xs: [int(x) for x in xs])
     return df
 
 
 def write_meta(csv_path: str | os.PathLike, meta: Mapping[str, object]) -> Path:
-    """Write the sidecar next to ``csv_path`` (atomically) and return its path."""
+    """Write the sidecar next to ``csv_path`` (atomically) and return its path.
+
+    The sidecar carries ``meta_version`` (see the module's history).
+    """
     target = meta_path(csv_path)
     tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(meta), indent=2, sort_keys=True, default=str) + "\n")
+    body = {**dict(meta), "meta_version": META_VERSION}
+    tmp.write_text(json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
     tmp.replace(target)
     return target
 

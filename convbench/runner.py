@@ -1,21 +1,27 @@
-"""Run a sweep: for every (case, method) cell verify, time, measure memory, write one row.
+"""Run a sweep: for every (case, allocator, method) cell verify, time, measure memory -> a row.
 
 Each cell goes through the same steps, and each step can end it with a status instead of a time:
 
 1. an explicit ``skip`` rule, or a cheaper cell of the facet overran the time budget -> ``skipped``
-2. ``supports(case)`` says no, or the method raises :class:`Unsupported` -> ``unsupported``
+2. ``supports(case)`` says no -> ``unsupported``
 3. ``estimate_bytes(case)`` above ``memory_limit`` -> ``skipped`` (the method never runs)
-4. one call checked against the reference: mismatch -> ``wrong``, exception -> ``error``
-5. calibrated timing in this process, then peak memory in the worker -> ``ok``
+4. in the first timing worker, one call checked against the reference: mismatch -> ``wrong``,
+   exception -> ``error``, :class:`Unsupported` -> ``unsupported``
+5. timing in ``processes`` fresh worker processes, then peak memory in one more -> ``ok``
 
-Rows are appended and flushed as each cell finishes, so Ctrl-C (or a kill) loses nothing
-measured, and ``resume=True`` skips the cells already in the CSV.
+Nothing is measured in this process: every call that is timed or whose memory is taken runs in a
+fresh worker (:mod:`convbench.measure.worker`), so a cell's numbers do not depend on what ran
+before it, and a worker that dies or hangs is a row with a reason. The methods of one case are
+visited interleaved, process by process (A B C A B C ...), so a slow period of the host hits
+every method alike.
+
+Rows are appended and flushed as each case finishes (an interrupted run loses at most the case
+being measured), and ``resume=True`` skips the cells already in the CSV.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import math
 import time
@@ -28,56 +34,32 @@ from pathlib import Path
 import numpy as np
 
 from .cases import Case
-from .config import MethodEntry, Sweep, TimingSettings, with_methods
-from .errors import ConfigError, Unsupported
-from .measure.allocator import steady_allocator
+from .config import MethodEntry, Sweep, with_methods
+from .errors import ConfigError
+from .measure.allocator import describe
 from .measure.environment import environment, pinned_threads
 from .measure.inputs import case_inputs
-from .measure.memory import MemoryResult, MemoryWorker
-from .measure.timing import time_call
-from .results import ROW_KEY, RowWriter, make_row, read_meta, row_key, write_meta
+from .measure.memory import MEMORY_RESOLUTION_BYTES, MemoryResult
+from .measure.timing import Timing
+from .measure.worker import (
+    Check,
+    CheckFailed,
+    MemoryRequest,
+    Target,
+    TimeAnswer,
+    TimeRequest,
+    WorkerFailed,
+    Workers,
+)
+from .results import ROW_KEY, Row, RowWriter, read_meta, write_meta
+from .work import WorkItem, is_larger, only_keys, work_items
 
 #: Marks the reason of an ok row whose cell overran the time budget (resume reads it back).
 OVER_BUDGET = "over time budget"
+#: Processes whose medians differ by more than this are named in the row's reason.
+PROCESS_SPREAD_NOTE = 1.10
 
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One cell of the sweep: a case and a method entry."""
-
-    case: Case
-    entry: MethodEntry
-
-    def key(self) -> tuple:
-        """The :func:`convbench.results.row_key` its row will have."""
-        return row_key({"method": self.entry.name, **self.case.key()})
-
-
-def work_items(sweep: Sweep) -> list[WorkItem]:
-    """Every (case, method) cell in a deterministic order: case by case, methods as configured.
-
-    The order depends only on the config, so a shard can take a fixed subset of this list.
-    """
-    return [WorkItem(case, entry) for case in sweep.cases for entry in sweep.methods]
-
-
-def facet(case: Case) -> tuple:
-    """Cells of one facet differ only in input and kernel size."""
-    return (case.depth, case.stride, case.padding, case.dtype, case.batch, case.filters)
-
-
-def is_larger(case: Case, than: Case) -> bool:
-    """Whether ``case`` costs every method at least as much as ``than``.
-
-    Same facet, an input at least as large in h and w (what FFT methods pay for) and at least as
-    many multiply-adds ``Ho * Wo * kh * kw * C`` (what direct methods pay for). A larger kernel
-    alone is not enough: as it approaches the input the outputs, and the direct work, shrink.
-    """
-    return (
-        facet(case) == facet(than)
-        and all(a >= b for a, b in zip(case.input_size, than.input_size, strict=True))
-        and case.flops >= than.flops
-    )
+__all__ = ["OVER_BUDGET", "RunSummary", "WorkItem", "is_larger", "run_sweep", "work_items"]
 
 
 @dataclass
@@ -132,19 +114,14 @@ class _Budget:
         return None
 
 
-# --------------------------------------------------------------------------- one cell
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text}"[:300] if text else type(e).__name__
+# --------------------------------------------------------------------------- one case
 
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
-def _reference(case: Case, x: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, float]:
+def _reference(case: Case, x: np.ndarray, k: np.ndarray) -> Check:
     """The expected output of ``case`` and the absolute error tolerated (verify's rules)."""
     from . import verify
 
@@ -153,114 +130,251 @@ def _reference(case: Case, x: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, fl
         expected = layer.reference(x, k, case.stride, case.padding)
     else:
         expected = verify.reference(x, k, case.stride, case.padding)
-    return expected, verify.tolerance(case, x, k)
+    return Check(expected, verify.tolerance(case, x, k))
 
 
-def _check(case: Case, out: object, expected: tuple[np.ndarray, float]) -> tuple[bool, float, str]:
-    from . import verify
+def _estimate(entry: MethodEntry, case: Case) -> int | str:
+    with contextlib.suppress(Exception):  # a broken estimate must not lose the measurement
+        return int(entry.method.estimate_bytes(case))
+    return ""
 
-    try:
-        return verify.check(out, expected[0], dtype=case.dtype, tol=expected[1])
-    except Exception as e:  # an output that check cannot even compare is wrong, not a crash
-        return False, math.nan, f"cannot compare with the reference: {_one_line(e)}"
+
+def _precheck(sweep: Sweep, item: WorkItem, budget: _Budget) -> Row | None:
+    """The row of a cell that is not run at all (skip rule, budget, support, memory limit)."""
+    case, entry = item.case, item.entry
+
+    def row(status: str, **fields: object) -> Row:
+        return Row(case, entry.name, entry.method.family, status, item.allocator, fields)
+
+    reason = sweep.skip_reason(case, entry.name) or budget.reason(entry.name, case)
+    if reason:
+        return row("skipped", reason=reason)
+    estimate = _estimate(entry, case)
+    unsupported = entry.method.supports(case)
+    if unsupported:
+        return row("unsupported", reason=unsupported, estimated_bytes=estimate)
+    limit = sweep.memory_limit
+    if isinstance(estimate, int) and estimate > limit:
+        return row(
+            "skipped",
+            reason=f"estimate {_mib(estimate)} > memory_limit {_mib(limit)}",
+            estimated_bytes=estimate,
+        )
+    return None
+
+
+def per_process(total: int, processes: int) -> int:
+    """Samples (or minimum samples) each of ``processes`` workers takes for ``total`` in all."""
+    return max(1, math.ceil(total / processes))
+
+
+@dataclass
+class _Cell:
+    """A cell being measured: its item and what its workers answered so far."""
+
+    item: WorkItem
+    estimate: int | str
+    answers: list[TimeAnswer] = field(default_factory=list)
+    row: Row | None = None  # set once the cell is finished early (wrong, error, ...)
+
+    def finish(self, status: str, reason: str, **fields: object) -> None:
+        entry = self.item.entry
+        self.row = Row(
+            self.item.case,
+            entry.name,
+            entry.method.family,
+            status,
+            self.item.allocator,
+            {"reason": reason, "estimated_bytes": self.estimate, **fields},
+        )
 
 
 def measure_case(
-    case: Case,
-    entry: MethodEntry,
-    settings: TimingSettings,
+    sweep: Sweep,
+    items: Sequence[WorkItem],
+    workers: Workers,
     *,
-    seed: int = 0,
-    time_budget_s: float = math.inf,
-    memory_limit: int | None = None,
-    memory: MemoryWorker | None = None,
-    inputs: tuple[np.ndarray, np.ndarray] | None = None,
-    expected: tuple[np.ndarray, float] | None = None,
-) -> dict:
-    """Verify, time and measure one cell; return its complete results row.
+    budget: _Budget | None = None,
+    memory_cache: dict[tuple, MemoryResult] | None = None,
+    show: Callable[[Case, str], None] = lambda case, method: None,
+) -> list[Row]:
+    """Rows of the ``items`` of one case and allocator, in the order given.
 
-    ``inputs`` / ``expected`` (reference output, tolerance) let the caller share them between
-    the methods of one case (they are rebuilt from ``seed`` otherwise). ``memory`` is the worker
-    for the memory pass (none: no ``peak_bytes``). A method's own failure never raises: it
-    becomes the row's status.
+    Each method that passes the pre-checks is timed in ``sweep.processes`` fresh workers, the
+    methods visited in turn (A B C A B C ...); the first worker of each also checks one call
+    against the reference. Then one more worker per method takes its peak memory (reused from
+    ``memory_cache`` when the other allocator of the same case already has it). A method's own
+    failure never raises: it becomes its row's status. Cost: ``processes + 1`` worker starts
+    (~40 ms each) plus the timing itself, per method.
     """
-    method = entry.method
+    budget = budget or _Budget(sweep.time_budget_s)
+    memory_cache = {} if memory_cache is None else memory_cache
+    cells: list[_Cell] = []
+    rows: dict[int, Row] = {}
+    for i, item in enumerate(items):
+        early = _precheck(sweep, item, budget)
+        if early is not None:
+            rows[i] = early
+        else:
+            cells.append(_Cell(item, _estimate(item.entry, item.case)))
+    if cells:
+        _time_cells(sweep, cells, workers, show)
+        for cell in cells:
+            if cell.row is None:
+                cell.row = _timed_row(sweep, cell, workers, memory_cache, show)
+            if OVER_BUDGET in str(cell.row.get("reason")):
+                budget.note(cell.item.entry.name, cell.item.case)
+    by_item = {id(c.item): c.row for c in cells}
+    return [
+        rows[i] if i in rows else by_item[id(item)]  # type: ignore[misc]
+        for i, item in enumerate(items)
+    ]
 
-    def row(status: str, **fields: object) -> dict:
-        return make_row(case, entry.name, method.family, status, **fields)
 
-    estimate: object = ""
-    with contextlib.suppress(Exception):  # a broken estimate must not lose the measurement
-        estimate = int(method.estimate_bytes(case))
-    reason = method.supports(case)
-    if reason:
-        return row("unsupported", reason=reason, estimated_bytes=estimate)
-    if memory_limit is not None and isinstance(estimate, int) and estimate > memory_limit:
-        return row(
-            "skipped",
-            reason=f"estimate {_mib(estimate)} > memory_limit {_mib(memory_limit)}",
-            estimated_bytes=estimate,
-        )
-    x, k = inputs if inputs is not None else case_inputs(case, seed)
-    stride, padding = case.stride, case.padding
-    try:
-        out = method.func(x, k, stride, padding)
-    except Unsupported as e:
-        return row("unsupported", reason=str(e), estimated_bytes=estimate)
-    except Exception as e:  # any failure of the method is a row, never the end of the sweep
-        return row("error", reason=_one_line(e), estimated_bytes=estimate)
-    if expected is None:
-        expected = _reference(case, x, k)
-    ok, err, message = _check(case, out, expected)
-    del out
-    if not ok:
-        return row("wrong", reason=message, max_abs_err=err, estimated_bytes=estimate)
-    try:
-        timing = time_call(
-            lambda: method.func(x, k, stride, padding),
-            warmup=settings.warmup,
-            min_sample_s=settings.min_sample_s,
-            repeats=settings.repeats,
-            min_repeats=settings.min_repeats,
-            budget_s=time_budget_s,
-        )
-    except Exception as e:  # e.g. a method that fails only sometimes
-        return row("error", reason=f"while timing: {_one_line(e)}", estimated_bytes=estimate)
-    notes = list(timing.notes)
-    if timing.unstable():
-        notes.append(timing.unstable())
+def _target(sweep: Sweep, item: WorkItem) -> Target:
+    return Target(item.case, item.entry.spec, item.entry.layer, sweep.seed, sweep.threads)
+
+
+def _time_cells(
+    sweep: Sweep, cells: list[_Cell], workers: Workers, show: Callable[[Case, str], None]
+) -> None:
+    case = cells[0].item.case
+    check = _reference(case, *case_inputs(case, sweep.seed))
+    t, procs = sweep.timing, sweep.processes
+    for p in range(procs):
+        for cell in cells:
+            if cell.row is not None:
+                continue
+            show(case, cell.item.entry.name)
+            answer = workers.run(
+                TimeRequest(
+                    _target(sweep, cell.item),
+                    allocator=cell.item.allocator,
+                    warmup=t.warmup,
+                    min_sample_s=t.min_sample_s,
+                    repeats=per_process(t.repeats, procs),
+                    min_repeats=per_process(t.min_repeats, procs),
+                    budget_s=sweep.time_budget_s / procs,
+                    check=check if p == 0 else None,
+                )
+            )
+            if isinstance(answer, CheckFailed):
+                cell.finish(answer.status, answer.reason, max_abs_err=answer.max_abs_err)
+            elif isinstance(answer, WorkerFailed):
+                where = "" if p == 0 else f" (process {p + 1} of {procs})"
+                cell.finish("error", f"while timing{where}: {answer.reason}")
+            else:
+                cell.answers.append(answer)
+
+
+def _timed_row(
+    sweep: Sweep,
+    cell: _Cell,
+    workers: Workers,
+    memory_cache: dict[tuple, MemoryResult],
+    show: Callable[[Case, str], None],
+) -> Row:
+    item, settings = cell.item, sweep.timing
+    timings = [a.timing for a in cell.answers]
+    stats = combine(timings)
+    notes = list(dict.fromkeys(n for t in timings for n in t.notes))
+    if stats["unstable"]:
+        notes.append(str(stats["unstable"]))
+    if stats["process_spread"] > PROCESS_SPREAD_NOTE:
+        notes.append(f"processes disagree: slowest/fastest x{stats['process_spread']:.2f}")
+    median_s = float(stats["time_median_s"])
     # Over budget means the method itself is slow here: its calls, one per sample, would take
-    # longer than the budget. Measurement overhead (calibrated loops, a busy machine) is not.
-    method_s = timing.median_s * settings.repeats
-    if timing.cut_by_budget or method_s > time_budget_s:
+    # longer than the budget. Measurement overhead (calibrated loops, start-up) is not.
+    if any(t.cut_by_budget for t in timings) or median_s * settings.repeats > sweep.time_budget_s:
         notes.append(
-            f"{OVER_BUDGET} ({time_budget_s:g} s < {settings.repeats} x {timing.median_s:.3g} s)"
+            f"{OVER_BUDGET} ({sweep.time_budget_s:g} s < {settings.repeats} x {median_s:.3g} s)"
             ": larger cells skipped"
         )
-    mem = MemoryResult()
-    if memory is not None:
-        mem = memory.measure(case, entry.spec, layer=entry.layer, call_s=timing.median_s)
-        if mem.note:
-            notes.append(mem.note)
-    return row(
+    memory = MemoryResult()
+    if sweep.memory_pass:
+        memory = _memory(sweep, item, median_s, workers, memory_cache, show)
+        if memory.note:
+            notes.append(memory.note)
+    del stats["unstable"]
+    return Row(
+        item.case,
+        item.entry.name,
+        item.entry.method.family,
         "ok",
-        reason="; ".join(notes),
-        loops=timing.loops,
-        repeats=timing.repeats,
-        time_min_s=timing.min_s,
-        time_median_s=timing.median_s,
-        time_iqr_s=timing.iqr_s,
-        cpu_min_s=timing.cpu_min_s,
-        cpu_median_s=timing.cpu_median_s,
-        wall_cpu_ratio=timing.wall_cpu_ratio,
-        samples_s=timing.wall_s,
-        cpu_samples_s=timing.cpu_s,
-        peak_bytes="" if mem.peak_bytes is None else mem.peak_bytes,
-        tracemalloc_bytes="" if mem.tracemalloc_bytes is None else mem.tracemalloc_bytes,
-        estimated_bytes=estimate,
-        max_abs_err=err,
-        gflops=case.flops / timing.median_s / 1e9 if timing.median_s > 0 else "",
+        item.allocator,
+        {
+            **stats,
+            "reason": "; ".join(notes),
+            "host_load": max((a.host_load for a in cell.answers), default=math.nan),
+            "peak_bytes": _blank(memory.peak_bytes),
+            "tracemalloc_bytes": _blank(memory.tracemalloc_bytes),
+            "rss_peak_bytes": _blank(memory.rss_bytes),
+            "estimated_bytes": cell.estimate,
+            "max_abs_err": cell.answers[0].max_abs_err,
+            "gflops": item.case.flops / median_s / 1e9 if median_s > 0 else "",
+        },
     )
+
+
+def _blank(x: int | None) -> object:
+    return "" if x is None else x
+
+
+def _memory(
+    sweep: Sweep,
+    item: WorkItem,
+    call_s: float,
+    workers: Workers,
+    cache: dict[tuple, MemoryResult],
+    show: Callable[[Case, str], None],
+) -> MemoryResult:
+    key = (item.case, item.entry.name)
+    if key not in cache:
+        show(item.case, f"{item.entry.name} (memory)")
+        answer = workers.run(MemoryRequest(_target(sweep, item), call_s=call_s))
+        if isinstance(answer, WorkerFailed):
+            answer = MemoryResult(note=f"memory pass: {answer.reason}")
+        cache[key] = answer
+    return cache[key]
+
+
+def combine(timings: Sequence[Timing]) -> dict[str, object]:
+    """The row's timing columns from the samples of several worker processes.
+
+    The medians are the median of the per-process medians (one disturbed process moves them
+    less than it moves a pooled median); min and IQR are over every sample; ``process_spread``
+    is the slowest over the fastest per-process CPU median.
+    """
+    walls = [s for t in timings for s in t.wall_s]
+    cpus = [s for t in timings for s in t.cpu_s]
+    owner = [i for i, t in enumerate(timings) for _ in t.wall_s]
+    wall_medians = [t.median_s for t in timings]
+    cpu_medians = [t.cpu_median_s for t in timings]
+    median_s = float(np.median(wall_medians))
+    cpu_median_s = float(np.median(cpu_medians))
+    q1, q3 = np.percentile(walls, [25, 75])
+    lo = min(cpu_medians)
+    iqr = float(q3 - q1)
+    unstable = ""
+    if len(walls) >= 4 and iqr >= 0.10 * median_s:
+        unstable = f"unstable: IQR is {100 * iqr / median_s:.0f}% of the median"
+    return {
+        "loops": int(np.median([t.loops for t in timings])),
+        "repeats": len(walls),
+        "processes": len(timings),
+        "time_min_s": min(walls),
+        "time_median_s": median_s,
+        "time_iqr_s": iqr,
+        "cpu_min_s": min(cpus),
+        "cpu_median_s": cpu_median_s,
+        "wall_cpu_ratio": median_s / cpu_median_s if cpu_median_s > 0 else math.nan,
+        "samples_s": walls,
+        "cpu_samples_s": cpus,
+        "sample_process": owner,
+        "process_medians_s": cpu_medians,
+        "process_spread": max(cpu_medians) / lo if lo > 0 else math.nan,
+        "unstable": unstable,
+    }
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -291,43 +405,9 @@ def _budget_from_rows(writer: RowWriter, output: Path, budget: _Budget) -> None:
             budget.note(str(r["method"]), Case.from_key(r))
 
 
-def run_sweep(
-    sweep: Sweep,
-    output: str | Path,
-    *,
-    resume: bool = False,
-    methods: Sequence[str] | None = None,
-    only: Iterable[tuple] | None = None,
-    progress: bool = True,
-    on_row: Callable[[dict], None] | None = None,
-    extra_meta: Mapping[str, object] | None = None,
-) -> RunSummary:
-    """Measure every cell of ``sweep`` and append its rows to ``output`` (plus the sidecar).
-
-    Parameters
-    ----------
-    methods : restrict to (or add) these method names/specs (see :func:`config.with_methods`).
-    only : measure only the cells whose :func:`results.row_key` is in this set.
-    extra_meta : more sidecar entries (e.g. ``shard`` from :mod:`convbench.shard`).
-    progress : show a rich progress bar (case, method, ETA).
-    on_row : called with each row after it is written.
-
-    A KeyboardInterrupt ends the run cleanly: the rows written stay, the sidecar says
-    ``interrupted``, and the summary too. Errors of methods become rows; bad input raises
-    :class:`ConfigError`.
-    """
-    if methods:
-        sweep = with_methods(sweep, methods)
-    output = Path(output)
-    if resume:
-        _check_resumable(sweep, output)
-    items = work_items(sweep)
-    if only is not None:
-        wanted = set(only)
-        items = [it for it in items if it.key() in wanted]
-    summary = RunSummary(output, cells=len(sweep.cases), methods=len(sweep.methods))
-    started, t0 = _now(), time.perf_counter()
-    meta = {
+def sidecar(sweep: Sweep, started: str, workers: Workers, resumed_from: Mapping | None) -> dict:
+    """The sidecar of a run: the config, how it was measured, and the machine."""
+    meta: dict[str, object] = {
         "config": dict(sweep.raw),
         "config_name": sweep.name,
         "config_path": sweep.path,
@@ -338,39 +418,80 @@ def run_sweep(
         "row_key": list(ROW_KEY),
         "started_at": started,
         "memory_pass": sweep.memory_pass,
-        "memory_source": "",
+        "memory_source": "max(VmHWM delta, tracemalloc peak) of one call in a fresh worker",
+        "memory_resolution_bytes": MEMORY_RESOLUTION_BYTES,
+        "processes": sweep.processes,
+        "worker_start": f"{workers.method} (fresh process per measurement)",
+        "allocator": {name: describe(name) for name in sweep.allocators},
         **environment(sweep.threads),
-        **(extra_meta or {}),
     }
-    if resume:  # keep when the CSV was begun; started_at is this (resumed) run's start
-        meta["first_started_at"] = read_meta(output).get("first_started_at") or read_meta(
-            output
-        ).get("started_at", started)
-    # Before anything is timed: every cell then meets the same allocator, whatever ran before.
-    meta["allocator"] = steady_allocator()
+    if resumed_from is not None:  # keep when the CSV was begun; started_at is this run's start
+        meta["first_started_at"] = resumed_from.get("first_started_at") or resumed_from.get(
+            "started_at", started
+        )
+    return meta
+
+
+def run_sweep(
+    sweep: Sweep,
+    output: str | Path,
+    *,
+    resume: bool = False,
+    methods: Sequence[str] | None = None,
+    only: Iterable[tuple] | None = None,
+    progress: bool = True,
+    on_row: Callable[[dict], None] | None = None,
+    extra_meta: Mapping[str, object] | None = None,
+    workers: Workers | None = None,
+) -> RunSummary:
+    """Measure every cell of ``sweep`` and append its rows to ``output`` (plus the sidecar).
+
+    Parameters
+    ----------
+    methods : restrict to (or add) these method names/specs (see :func:`config.with_methods`).
+    only : measure only the cells whose :func:`results.row_key` is in this set.
+    extra_meta : more sidecar entries (e.g. ``shard`` from :mod:`convbench.shard`).
+    progress : show a rich progress bar (case, method, ETA).
+    on_row : called with each row (as a dict) after it is written.
+    workers : how worker processes are started (default: :class:`Workers`).
+
+    A KeyboardInterrupt ends the run cleanly: the rows written stay, the sidecar says
+    ``interrupted``, and the summary too. Errors of methods become rows; bad input raises
+    :class:`ConfigError`.
+    """
+    if methods:
+        sweep = with_methods(sweep, methods)
+    output = Path(output)
+    if resume:
+        _check_resumable(sweep, output)
+    items = only_keys(work_items(sweep), only)
+    summary = RunSummary(output, cells=len(sweep.cases), methods=len(sweep.methods))
+    t0 = time.perf_counter()
+    own_workers = workers is None
+    workers = workers or Workers(threads=sweep.threads)
+    meta = sidecar(sweep, _now(), workers, read_meta(output) if resume else None)
+    meta.update(extra_meta or {})
     budget = _Budget(sweep.time_budget_s)
-    gc.freeze()  # everything imported so far is permanent: collections stay cheap while timing
     with RowWriter(output, resume=resume) as writer, contextlib.ExitStack() as stack:
         if resume:
             _budget_from_rows(writer, output, budget)
         todo = [it for it in items if it.key() not in writer.existing_keys]
         summary.already_done = len(items) - len(todo)
         write_meta(output, {**meta, "finished_at": None, "interrupted": None})
-        worker = stack.enter_context(MemoryWorker(sweep.threads, sweep.seed))
-        stack.enter_context(pinned_threads(sweep.threads))
+        if own_workers:
+            stack.enter_context(workers)
+        stack.enter_context(pinned_threads(sweep.threads))  # for the reference computed here
         bar = stack.enter_context(_progress(progress, len(todo)))
         try:
-            for row in _run_items(sweep, todo, budget, worker if sweep.memory_pass else None, bar):
+            for row in _run_items(sweep, todo, budget, workers, bar):
                 writer.write(row)
                 summary.measured += 1
-                summary.counts[row["status"]] += 1
-                if row["status"] in ("wrong", "error"):
-                    label = Case.from_key(row).label()
-                    summary.problems.append({**row, "case": label})
-                if row["peak_bytes"] != "" and not meta["memory_source"]:
-                    meta["memory_source"] = "VmHWM in a worker with MALLOC_MMAP_THRESHOLD_"
+                summary.counts[row.status] += 1
+                as_dict = row.as_dict()
+                if row.status in ("wrong", "error"):
+                    summary.problems.append({**as_dict, "case": row.case.label()})
                 if on_row is not None:
-                    on_row(row)
+                    on_row(as_dict)
         except KeyboardInterrupt:
             summary.interrupted = True
         summary.wall_s = time.perf_counter() - t0
@@ -378,40 +499,32 @@ def run_sweep(
     return summary
 
 
-def _run_items(
-    sweep: Sweep, items: list[WorkItem], budget: _Budget, worker: MemoryWorker | None, bar
-) -> Iterator[dict]:
-    """Rows of ``items`` in order; inputs and the reference are built once per case."""
-    current: Case | None = None
-    inputs = expected = None
+def _groups(items: list[WorkItem]) -> Iterator[list[WorkItem]]:
+    """Consecutive items of one (case, allocator): the methods measured interleaved."""
+    group: list[WorkItem] = []
     for item in items:
-        case, entry = item.case, item.entry
-        bar.show(case, entry.name)
-        if case != current:
-            current, expected = case, None
-            inputs = case_inputs(case, sweep.seed)
-        reason = sweep.skip_reason(case, entry.name) or budget.reason(entry.name, case)
-        if reason:
-            row = make_row(case, entry.name, entry.method.family, "skipped", reason=reason)
-        else:
-            if expected is None:
-                expected = _reference(case, *inputs)
-            row = measure_case(
-                case,
-                entry,
-                sweep.timing,
-                seed=sweep.seed,
-                time_budget_s=sweep.time_budget_s,
-                memory_limit=sweep.memory_limit,
-                memory=worker,
-                inputs=inputs,
-                expected=expected,
-            )
-            if OVER_BUDGET in str(row["reason"]):
-                budget.note(entry.name, case)
-        row["finished_at"] = _now()
-        bar.advance()
-        yield row
+        if group and (item.case, item.allocator) != (group[0].case, group[0].allocator):
+            yield group
+            group = []
+        group.append(item)
+    if group:
+        yield group
+
+
+def _run_items(
+    sweep: Sweep, items: list[WorkItem], budget: _Budget, workers: Workers, bar
+) -> Iterator[Row]:
+    """Rows of ``items``, group by group; memory is shared between a case's allocators."""
+    memory_cache: dict[tuple, MemoryResult] = {}
+    for group in _groups(items):
+        if memory_cache and next(iter(memory_cache))[0] != group[0].case:
+            memory_cache.clear()
+        rows = measure_case(
+            sweep, group, workers, budget=budget, memory_cache=memory_cache, show=bar.show
+        )
+        for row in rows:
+            bar.advance()
+            yield row.replace(finished_at=_now())
 
 
 class _NoProgress:

@@ -29,7 +29,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # the runner imports numpy and the methods; plan only needs their types
     from .config import Sweep
     from .methods.registry import Method
-    from .runner import WorkItem
+    from .work import WorkItem
 
 #: Rough single-core throughput of a vectorised method, in useful flop/s.
 FLOP_RATE = 2e9
@@ -38,7 +38,9 @@ BYTE_RATE = 2e9
 #: Fixed cost of any cell: inputs, bookkeeping, writing and flushing the row.
 CELL_OVERHEAD_S = 0.05
 #: Round trip to the memory worker (it builds the inputs again) on top of its one call.
-MEMORY_PASS_OVERHEAD_S = 0.2
+MEMORY_PASS_OVERHEAD_S = 0.05
+#: Starting one worker process (a fork of the preloaded server) and building its inputs.
+WORKER_OVERHEAD_S = 0.02
 #: Slower-than-vectorised families (Python-level loops over the kernel or the output).
 FAMILY_SLOWDOWN = {"direct": 4.0, "user": 2.0}
 
@@ -102,11 +104,13 @@ def predict_cell_s(item: WorkItem, sweep: Sweep) -> float:
     if too_big:
         return CELL_OVERHEAD_S
     call_s = predicted_call_s(case, method)
-    t = sweep.timing
+    t, procs = sweep.timing, sweep.processes
     sample_s = max(t.min_sample_s, call_s)
-    timing_s = (t.warmup + t.repeats) * sample_s
-    floor_s = (t.warmup + t.min_repeats) * sample_s
-    timing_s = min(timing_s, max(sweep.time_budget_s, floor_s)) + sample_s  # + calibration
+    # Each worker process calibrates and warms up again; the samples are shared among them.
+    setup_s = procs * ((t.warmup + 1) * sample_s + WORKER_OVERHEAD_S)
+    timing_s = t.repeats * sample_s
+    floor_s = procs * math.ceil(t.min_repeats / procs) * sample_s
+    timing_s = setup_s + min(timing_s, max(sweep.time_budget_s, floor_s))
     reference_s = case.flops / FLOP_RATE
     memory_s = MEMORY_PASS_OVERHEAD_S + call_s if sweep.memory_pass else 0.0
     return CELL_OVERHEAD_S + reference_s + call_s + timing_s + memory_s
@@ -115,9 +119,9 @@ def predict_cell_s(item: WorkItem, sweep: Sweep) -> float:
 def costs_from_results(path: str | Path) -> dict[tuple, float]:
     """Measured seconds per cell of a previous results CSV, by row key.
 
-    An ``ok`` row cost about ``time_median_s * loops * (repeats + 2)`` (its samples, one warm-up
-    and the calibration) plus the fixed overheads; other rows cost :data:`CELL_OVERHEAD_S`. Cells
-    of another config simply do not match.
+    An ``ok`` row cost about ``time_median_s * loops * (repeats + 2 * processes)`` (its samples,
+    and one warm-up and one calibration per worker process) plus the fixed overheads; other rows
+    cost :data:`CELL_OVERHEAD_S`. Cells of another config simply do not match.
     """
     from .results import read_rows, row_key
 
@@ -125,9 +129,11 @@ def costs_from_results(path: str | Path) -> dict[tuple, float]:
     for r in read_rows(path).to_dict("records"):
         cost = CELL_OVERHEAD_S
         if r["status"] == "ok":
-            timed = float(r["time_median_s"]) * float(r["loops"]) * (float(r["repeats"]) + 2)
+            procs = float(r["processes"]) if r["processes"] == r["processes"] else 1.0
+            calls = float(r["repeats"]) + 2 * procs
+            timed = float(r["time_median_s"]) * float(r["loops"]) * calls
             if math.isfinite(timed):
-                cost += timed + MEMORY_PASS_OVERHEAD_S
+                cost += timed + procs * WORKER_OVERHEAD_S + MEMORY_PASS_OVERHEAD_S
         costs[row_key(r)] = cost
     return costs
 
@@ -236,7 +242,7 @@ def plan_sweep(
     ``costs`` (e.g. from :func:`costs_from_results`) overrides the model for the cells it has.
     Raises :class:`ConfigError` when ``count`` is below 1.
     """
-    from .runner import work_items
+    from .work import work_items
 
     if count < 1:
         raise ConfigError(f"--shards: must be >= 1, got {count}")
@@ -278,22 +284,12 @@ class ShardRun:
         return {"shard": self.shard_meta}
 
 
-def shard_run(
-    sweep: Sweep,
-    shard: str,
-    *,
-    methods: Sequence[str] | None = None,
-    costs_csv: str | Path | None = None,
-) -> ShardRun:
-    """Plan ``sweep`` (with ``--methods`` applied first, so they are part of the plan) for ``K/N``.
+def shard_run(sweep: Sweep, shard: str, *, costs_csv: str | Path | None = None) -> ShardRun:
+    """Plan ``sweep`` (``--methods`` already applied, so they are part of the plan) for ``K/N``.
 
-    Raises :class:`ConfigError` for bad ``shard`` text, unknown methods, or a bad costs CSV.
+    Raises :class:`ConfigError` for bad ``shard`` text or a bad costs CSV.
     """
-    from .config import with_methods
-
     index, count = parse_shard(shard)
-    if methods:
-        sweep = with_methods(sweep, methods)
     plan = load_plan(sweep, count, costs_csv)
     return ShardRun(sweep, index, count, frozenset(plan.keys_of(index)), plan.sidecar(index))
 

@@ -46,3 +46,36 @@ def slow(x, kernel, stride, padding):
     """Correct and slow: 30 ms per call (for budget and interruption tests)."""
     time.sleep(0.03)
     return good(x, kernel, stride, padding)
+
+
+def dies(x, kernel, stride, padding):
+    """Kills its own process, as the kernel's out-of-memory killer would."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def hangs(x, kernel, stride, padding):
+    """Never returns (for timeout tests)."""
+    time.sleep(3600)
+
+
+def small_blocks(x, kernel, stride, padding):
+    """Correct, with a few hundred KiB of small (< 64 KiB) temporaries alive at once."""
+    keep = [np.ones(1024) for _ in range(64)]  # 64 x 8 KiB, from the heap, not mmap
+    return good(x, kernel, stride, padding) + keep[0][0] - 1
+
+
+_MARKER: list[str] = []
+
+
+def leaves_a_mark(x, kernel, stride, padding):
+    """Correct, and leaves a mark in its process (as a warm cache or a raised malloc threshold)."""
+    _MARKER.append("was here")
+    return good(x, kernel, stride, padding)
+
+
+def needs_a_fresh_process(x, kernel, stride, padding):
+    """Correct only in a process where no other method ran before: wrong (+1) after another."""
+    return good(x, kernel, stride, padding) + (1 if _MARKER else 0)

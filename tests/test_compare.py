@@ -405,7 +405,7 @@ def test_cli_bad_input_exits_2(tmp_path, make, message):
 def test_cli_unknown_schema_and_no_overlap_exit_2(tmp_path):
     good = write_csv(tmp_path / "g.csv", [timed_row("a", SMALL, 1e-3)])
     future = tmp_path / "f.csv"
-    future.write_text(good.read_text().replace("\n1,a,", "\n99,a,"))
+    future.write_text(good.read_text().replace("\n2,a,", "\n99,a,"))
     result = invoke(good, future)
     assert result.exit_code == 2 and "schema" in result.output
     other = write_csv(tmp_path / "o.csv", [timed_row("b", SMALL, 1e-3)])

@@ -177,7 +177,7 @@ def test_bad_baseline_fails_before_measuring(setup):
 
 
 def invoke_gate(monkeypatch, measure, *args):
-    monkeypatch.setattr(gate_module, "measure_in_subprocess", measure)
+    monkeypatch.setattr(gate_module, "measure_pass", measure)
     return CliRunner().invoke(app, ["gate", *map(str, args)])
 
 
@@ -289,8 +289,8 @@ def test_real_subprocess_pass_against_itself(tmp_path):
         "timing: {warmup: 1, min_sample_s: 0.001, repeats: 5, min_repeats: 3}\n"
     )
     base = tmp_path / "base.csv"
-    gate_module.measure_in_subprocess(sweep, base, None)
+    gate_module.measure_pass(sweep, base, None)
     rows = read_rows(base)
-    assert rows["status"].tolist() == ["ok"] and len(rows.loc[0, "cpu_samples_s"]) == 5
+    assert rows["status"].tolist() == ["ok"] and len(rows.loc[0, "cpu_samples_s"]) == 6
     result = run_gate(sweep, base, tmp_path / "cur.csv", confirm_rounds=1)
     assert set(result.first.cells["method"]) == {"shift-add"}

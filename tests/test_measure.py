@@ -1,4 +1,4 @@
-"""Timing calibration and samples; the memory worker's peak figures, timeout and failures."""
+"""Timing calibration and samples; worker processes: memory figures, checks, death, timeouts."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,8 +14,18 @@ import pytest
 from convbench.cases import Case
 from convbench.measure import timing
 from convbench.measure.inputs import case_inputs
-from convbench.measure.memory import MemoryWorker, hwm_resettable
+from convbench.measure.memory import hwm_resettable, peak_of_call
 from convbench.measure.timing import Timing, calibrate, time_call
+from convbench.measure.worker import (
+    Check,
+    CheckFailed,
+    MemoryRequest,
+    Target,
+    TimeRequest,
+    WorkerFailed,
+    Workers,
+)
+from convbench.verify import reference
 
 CASE = Case((64, 64), (5, 5), depth=2, stride=(2, 2))
 
@@ -84,37 +95,82 @@ def test_case_inputs_depend_only_on_case_and_seed():
 
 
 @pytest.fixture(scope="module")
-def worker():
-    with MemoryWorker(threads=1, seed=0) as w:
+def workers():
+    with Workers() as w:
         yield w
 
 
-def test_memory_pass_sees_a_big_temporary_and_not_a_small_method(worker):
-    big = worker.measure(CASE, "cbtest_methods:big_temporary", call_s=0.001)
-    small = worker.measure(CASE, "cbtest_methods:good", call_s=0.001)
+def _memory(workers, spec, call_s=0.001, case=CASE):
+    return workers.run(MemoryRequest(Target(case, spec), call_s=call_s))
+
+
+def test_memory_pass_sees_a_big_temporary_and_not_a_small_method(workers):
+    big = _memory(workers, "cbtest_methods:big_temporary")
+    small = _memory(workers, "cbtest_methods:good")
     if hwm_resettable():
-        assert big.source == "VmHWM"
+        assert 60 * 2**20 <= big.rss_bytes <= 100 * 2**20
         assert 60 * 2**20 <= big.peak_bytes <= 100 * 2**20
         assert small.peak_bytes < 2**20
     assert 64 * 2**20 <= big.tracemalloc_bytes <= 70 * 2**20
     assert small.tracemalloc_bytes < 2**20
-    # the same call again reads the same: freed blocks went back to the kernel (mmap threshold)
-    again = worker.measure(CASE, "cbtest_methods:big_temporary", call_s=0.001)
+    # the same call again, in another fresh worker, reads the same
+    again = _memory(workers, "cbtest_methods:big_temporary")
     assert again.peak_bytes == pytest.approx(big.peak_bytes, rel=0.05)
 
 
-def test_memory_pass_reports_a_failing_method_and_lives_on(worker):
-    failed = worker.measure(CASE, "cbtest_methods:raises", call_s=0.001)
-    assert failed.peak_bytes is None and "RuntimeError" in failed.note
-    assert worker.measure(CASE, "cbtest_methods:good", call_s=0.001).tracemalloc_bytes > 0
+def test_peak_is_never_below_what_tracemalloc_saw(workers):
+    # Small blocks come from heap pages that may already be resident: RSS can miss them.
+    r = _memory(workers, "cbtest_methods:small_blocks")
+    assert r.tracemalloc_bytes >= 64 * 8 * 1024
+    assert r.peak_bytes >= r.tracemalloc_bytes > 0
+    assert r.peak_bytes == max(r.tracemalloc_bytes, r.rss_bytes or 0)
 
 
-def test_memory_pass_times_out_instead_of_hanging():
-    with MemoryWorker() as w:
-        slow = w.measure(CASE, "cbtest_methods:slow", call_s=10.0, timeout_s=0.01)
-        assert slow.peak_bytes is None and "timed out" in slow.note
-        # the next request starts a fresh worker
-        assert w.measure(CASE, "cbtest_methods:good", call_s=0.001).tracemalloc_bytes > 0
+def test_peak_without_clear_refs_is_tracemalloc_and_says_so():
+    x = np.ones(1000)
+    r = peak_of_call(lambda: x * 2, 0.001, resettable=False)
+    assert r.peak_bytes == r.tracemalloc_bytes >= 8000
+    assert r.rss_bytes is None and "clear_refs unavailable" in r.note
+
+
+def test_memory_pass_reports_a_failing_method(workers):
+    failed = _memory(workers, "cbtest_methods:raises")
+    assert isinstance(failed, WorkerFailed) and "RuntimeError" in failed.reason
+    assert _memory(workers, "cbtest_methods:good").tracemalloc_bytes > 0
+
+
+def test_a_worker_that_dies_is_an_answer_not_a_crash(workers):
+    died = _memory(workers, "cbtest_methods:dies")
+    assert isinstance(died, WorkerFailed) and "SIGKILL" in died.reason
+    assert "out of memory?" in died.reason
+    # the server lives on: the next request is answered
+    assert _memory(workers, "cbtest_methods:good").tracemalloc_bytes > 0
+
+
+def test_a_worker_that_hangs_is_killed_after_its_timeout(workers, monkeypatch):
+    monkeypatch.setattr(MemoryRequest, "timeout_s", lambda self: 0.5)
+    hung = _memory(workers, "cbtest_methods:hangs")
+    assert isinstance(hung, WorkerFailed) and "timed out" in hung.reason
+    assert _memory(workers, "cbtest_methods:good").tracemalloc_bytes > 0
+
+
+def test_workers_without_fork_answer_the_same():
+    with Workers(fork=False) as w:
+        r = w.run(MemoryRequest(Target(CASE, "cbtest_methods:good"), call_s=0.001))
+    assert r.tracemalloc_bytes > 0
+
+
+def test_time_request_checks_before_timing(workers):
+    x, k = case_inputs(CASE, 0)
+    check = Check(reference(x, k, CASE.stride, CASE.padding), 1e-9)
+    req = TimeRequest(Target(CASE, "cbtest_methods:good"), repeats=3, min_sample_s=0.001)
+    ok = workers.run(replace(req, check=check))
+    assert ok.timing.repeats == 3 and ok.max_abs_err < 1e-9 and ok.host_load >= 0
+    wrong = workers.run(replace(req, target=Target(CASE, "cbtest_methods:off_by_one"), check=check))
+    assert isinstance(wrong, CheckFailed) and wrong.status == "wrong"
+    assert wrong.max_abs_err == pytest.approx(1)
+    err = workers.run(replace(req, target=Target(CASE, "cbtest_methods:raises"), check=check))
+    assert isinstance(err, CheckFailed) and err.status == "error" and "deliberately" in err.reason
 
 
 # --------------------------------------------------------------------------- allocator

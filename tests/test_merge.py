@@ -145,7 +145,7 @@ def test_allow_machines_merges_and_names_both(tmp_path: Path, two_shards: list[P
 
 
 def test_merge_refuses_an_unknown_schema(tmp_path: Path, two_shards: list[Path]) -> None:
-    text = two_shards[1].read_text().replace("\n1,", "\n99,")
+    text = two_shards[1].read_text().replace("\n2,", "\n99,")
     two_shards[1].write_text(text)
     with pytest.raises(ResultsError, match="schema '99' is unknown"):
         merge_shards(tmp_path / "m.csv", two_shards)

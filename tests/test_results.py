@@ -10,6 +10,7 @@ from convbench.cases import Case
 from convbench.errors import ResultsError
 from convbench.results import (
     COLUMNS,
+    META_VERSION,
     SCHEMA_VERSION,
     RowWriter,
     make_row,
@@ -96,7 +97,7 @@ def test_sidecar_round_trip_and_bad_json(tmp_path):
     assert read_meta(csv_path) == {}
     written = write_meta(csv_path, {"cpu": "x", "threads": 1})
     assert written == meta_path(csv_path) == tmp_path / "r.meta.json"
-    assert read_meta(csv_path) == {"cpu": "x", "threads": 1}
+    assert read_meta(csv_path) == {"cpu": "x", "threads": 1, "meta_version": META_VERSION}
     written.write_text("{not json")
     with pytest.raises(ResultsError, match="not valid JSON"):
         read_meta(csv_path)

@@ -1,4 +1,4 @@
-"""run_sweep and measure_case: statuses, budgets, skip rules, resume, interruption."""
+"""run_sweep and measure_case: statuses, workers, allocators, budgets, resume, interruption."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from convbench.cases import Case
 from convbench.config import load_sweep_text
 from convbench.errors import ConfigError
+from convbench.measure.worker import TimeRequest, Workers
 from convbench.results import COLUMNS, read_meta, read_rows, row_key
 from convbench.runner import is_larger, measure_case, run_sweep, work_items
 
@@ -53,7 +54,7 @@ def test_a_broken_and_a_wrong_method_become_rows_while_others_are_measured(tmp_p
     meta = read_meta(out)
     assert meta["config_hash"] == sweep_of(MIXED).config_hash and meta["interrupted"] is False
     assert meta["threads"] == 1 and "threadpool_info" in meta and meta["cpu_model"]
-    assert meta["allocator"].startswith(("glibc mallopt", "unchanged"))
+    assert set(meta["allocator"]) == {"default"} and meta["processes"] == 3
 
 
 def test_work_items_are_deterministic_case_major():
@@ -173,15 +174,83 @@ def test_only_measures_the_requested_cells_and_methods_option_restricts(tmp_path
     assert set(rows.method) == {"good"} and len(rows) == 8
 
 
-def test_measure_case_with_memory_pass_records_both_figures(tmp_path):
-    from convbench.measure.memory import MemoryWorker
-
+def test_memory_pass_records_both_figures_and_peak_is_never_below_tracemalloc(tmp_path):
     s = sweep_of("input_size: 32\nkernel_size: 3\nmethods: [{t: cbtest_methods:big_temporary}]\n")
-    with MemoryWorker() as worker:
-        row = measure_case(s.cases[0], s.methods[0], s.timing, memory=worker)
+    s = dataclasses.replace(s, memory_pass=True)
+    with Workers() as workers:
+        (row,) = measure_case(s, work_items(s), workers)
+    row = row.as_dict()
     assert row["status"] == "ok"
     assert row["tracemalloc_bytes"] >= 64 * 2**20
-    assert row["peak_bytes"] == "" or row["peak_bytes"] >= 60 * 2**20
+    assert row["peak_bytes"] >= row["tracemalloc_bytes"]
+    assert row["peak_bytes"] == max(row["tracemalloc_bytes"], row["rss_peak_bytes"] or 0)
+
+
+class RecordingWorkers(Workers):
+    """Real workers that also note which method each timing request was for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def run(self, request):
+        if isinstance(request, TimeRequest):
+            self.order.append(request.target.spec)
+        return super().run(request)
+
+
+def test_methods_of_a_case_are_timed_interleaved_in_fresh_processes(tmp_path):
+    s = sweep_of(
+        "input_size: 16\nkernel_size: 3\nprocesses: 3\n"
+        "methods: [{a: cbtest_methods:good}, {b: cbtest_methods:slow}]\n"
+    )
+    workers = RecordingWorkers()
+    with workers:
+        rows = read_rows(run_sweep(s, tmp_path / "i.csv", progress=False, workers=workers).output)
+    a, b = "cbtest_methods:good", "cbtest_methods:slow"
+    assert workers.order == [a, b, a, b, a, b]
+    assert list(rows.processes) == [3, 3]
+    for r in rows.to_dict("records"):
+        assert sorted(set(r["sample_process"])) == [0, 1, 2]
+        assert len(r["sample_process"]) == len(r["samples_s"]) == r["repeats"] == 3
+        assert len(r["process_medians_s"]) == 3 and r["process_spread"] >= 1
+        assert r["time_median_s"] == pytest.approx(sorted(r["samples_s"])[1])
+
+
+def test_a_cell_does_not_see_what_ran_before_it(tmp_path):
+    # In one long-lived process the second method would read the first one's mark and be wrong.
+    s = sweep_of(
+        "input_size: [8, 12]\nkernel_size: 3\n"
+        "methods: [{first: cbtest_methods:leaves_a_mark},"
+        " {second: cbtest_methods:needs_a_fresh_process}]\n"
+    )
+    rows = read_rows(run_sweep(s, tmp_path / "f.csv", progress=False).output)
+    assert list(rows.status) == ["ok"] * 4, rows.reason.tolist()
+
+
+def test_allocator_is_a_sweep_axis_and_a_row_key(tmp_path):
+    s = sweep_of(
+        "input_size: 8\nkernel_size: 3\nallocator: [default, steady]\n"
+        "methods: [{g: cbtest_methods:good}]\n"
+    )
+    out = tmp_path / "a.csv"
+    rows = read_rows(run_sweep(s, out, progress=False).output)
+    assert list(rows.allocator) == ["default", "steady"] and set(rows.status) == {"ok"}
+    assert len({row_key(r) for r in rows.to_dict("records")}) == 2
+    assert set(read_meta(out)["allocator"]) == {"default", "steady"}
+
+
+def test_a_worker_that_dies_or_hangs_is_a_row_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(TimeRequest, "timeout_s", lambda self: 2.0)
+    s = sweep_of(
+        "input_size: 8\nkernel_size: 3\nmethods: [{d: cbtest_methods:dies}, "
+        "{h: cbtest_methods:hangs}, {g: cbtest_methods:good}]\n"
+    )
+    rows = read_rows(run_sweep(s, tmp_path / "d.csv", progress=False).output)
+    by = rows.set_index("method")
+    assert by.loc["d", "status"] == "error" and "SIGKILL" in by.loc["d", "reason"]
+    assert by.loc["h", "status"] == "error" and "timed out" in by.loc["h", "reason"]
+    assert by.loc["g", "status"] == "ok"
 
 
 def test_layer_mode_takes_methods_inputs_and_reference_from_convbench_layer(tmp_path):

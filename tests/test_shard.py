@@ -16,6 +16,8 @@ from convbench.results import RowWriter, make_row, row_key
 from convbench.runner import work_items
 from convbench.shard import (
     CELL_OVERHEAD_S,
+    MEMORY_PASS_OVERHEAD_S,
+    WORKER_OVERHEAD_S,
     costs_from_results,
     parse_shard,
     partition,
@@ -125,7 +127,9 @@ def test_costs_from_a_previous_result_drive_the_plan(tmp_path: Path, tiny) -> No
             )
         )
     costs = costs_from_results(prev)
-    assert costs[slow.key()] == pytest.approx(CELL_OVERHEAD_S + 10.0 + 0.2)
+    assert costs[slow.key()] == pytest.approx(
+        CELL_OVERHEAD_S + 10.0 + WORKER_OVERHEAD_S + MEMORY_PASS_OVERHEAD_S
+    )
     plan = plan_sweep(tiny, 2, costs, cost_source=str(prev))
     # The 10 s cell outweighs everything else: it is alone in its shard.
     alone = plan.shard_of[0]

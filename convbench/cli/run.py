@@ -44,7 +44,7 @@ def run(
     ] = None,
 ) -> None:
     """Measure a sweep: verify, time and measure memory of each method on each case -> CSV."""
-    from ..config import load_sweep
+    from ..config import load_sweep, with_methods
     from ..runner import run_sweep
 
     sweep = load_sweep(config)
@@ -54,7 +54,7 @@ def run(
     if shard is not None:
         from ..shard import check_resume, shard_output, shard_run
 
-        part = shard_run(sweep, shard, methods=names, costs_csv=costs)
+        part = shard_run(with_methods(sweep, names) if names else sweep, shard, costs_csv=costs)
         out = output or shard_output(Path("results"), sweep.name, part.index, part.count)
         if resume:
             check_resume(out, part)

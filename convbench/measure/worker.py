@@ -1,0 +1,461 @@
+"""The one way convbench measures outside the calling process: a fresh worker per request.
+
+A request (:class:`TimeRequest`, :class:`MemoryRequest`) is a small frozen object that names what
+to call (method spec, case, seed), never the arrays: the worker rebuilds the inputs from
+``(case, seed)``. Each request runs in a **fresh process** that imported numpy, scipy and convbench
+and measured nothing before, as a user's script that imports and calls does:
+
+- where ``os.fork`` exists, the process is forked from a *fork server*: a plain
+  ``python -m convbench.measure.worker`` started once per run, which imports those modules and
+  then forks one child per request (asv does the same); the imports are paid once;
+- elsewhere a new server process is started for each request, and answers it itself.
+
+Nothing else runs in the server: not the caller's ``__main__`` (unlike ``multiprocessing``'s
+fork server, which re-imports it), not a measurement. Requests and answers are pickled, with an
+8-byte length in front, over the server's stdin and stdout; a method that prints cannot corrupt
+them (the server's file descriptor 1 goes to stderr).
+
+The answer comes back as a typed object (:class:`TimeAnswer`,
+:class:`MemoryResult`, :class:`CheckFailed` or :class:`WorkerFailed`). A worker that dies, or
+does not answer within the request's timeout, is killed and answered by a
+:class:`WorkerFailed` naming what happened: the caller turns it into a row, never a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+from ..cases import Case
+from .allocator import use_allocator
+from .environment import pinned_threads, thread_env
+from .timing import Timing, time_call
+
+#: Modules the fork server imports once, so that no worker pays for them.
+PRELOAD = (
+    "numpy",
+    "scipy.fft",
+    "scipy.signal",
+    "psutil",
+    "threadpoolctl",
+    "convbench.methods",
+    "convbench.methods.resolve",
+    "convbench.measure.inputs",
+    "convbench.measure.memory",
+    "convbench.verify",
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a worker calls: method ``spec`` (built-in name or ``module:function``) on ``case``.
+
+    ``paths`` are prepended to the worker's ``sys.path`` (where user modules live).
+    """
+
+    case: Case
+    spec: str
+    layer: bool = False
+    seed: int = 0
+    threads: int = 1
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Check:
+    """The output a call must give (the reference) and the absolute error tolerated."""
+
+    expected: np.ndarray
+    tol: float
+
+
+@dataclass(frozen=True)
+class TimeRequest:
+    """Time one method on one case with :func:`convbench.measure.timing.time_call`.
+
+    With ``check`` set, the worker first verifies one call against it and answers
+    :class:`CheckFailed` instead of timing a method that is wrong, raises or is unsupported.
+    """
+
+    target: Target
+    allocator: str = "default"
+    warmup: int = 1
+    min_sample_s: float = 0.02
+    repeats: int = 25
+    min_repeats: int = 3
+    budget_s: float = math.inf
+    check: Check | None = None
+
+    def timeout_s(self) -> float:
+        """How long the parent waits: start-up, one check, and the time budget, generously."""
+        budget = self.budget_s if math.isfinite(self.budget_s) else 60.0
+        return 120.0 + 10.0 * budget
+
+
+@dataclass(frozen=True)
+class MemoryRequest:
+    """Peak memory of one call (:func:`convbench.measure.memory.peak_of_call`).
+
+    ``call_s`` (from timing) decides which extra calls are affordable.
+    """
+
+    target: Target
+    call_s: float = 0.0
+
+    def timeout_s(self) -> float:
+        return 60.0 + 20.0 * self.call_s
+
+
+@dataclass(frozen=True)
+class TimeAnswer:
+    """A worker's samples, and how busy the rest of the machine was while it took them.
+
+    ``host_load`` is the CPU time every other process (and, on a VM, the hypervisor's steal)
+    used while this worker sampled, in cores: ~0 on an idle machine, ~1 with a busy neighbour.
+    """
+
+    timing: Timing
+    host_load: float = math.nan
+    max_abs_err: float = math.nan  # of the checked call, when the request had a check
+
+
+@dataclass(frozen=True)
+class CheckFailed:
+    """The verification call did not give the reference: ``status`` is the row's status."""
+
+    status: str  # "wrong", "error" or "unsupported"
+    reason: str
+    max_abs_err: float = math.nan
+
+
+@dataclass(frozen=True)
+class WorkerFailed:
+    """The worker died, hung, or its request failed outside the method: ``reason`` says which."""
+
+    reason: str
+
+
+Answer = Any  # TimeAnswer | MemoryResult | CheckFailed | WorkerFailed
+
+
+def one_line(e: BaseException) -> str:
+    """``Type: first line of the message``, at most 300 characters."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}"[:300] if text else type(e).__name__
+
+
+# --------------------------------------------------------------------------- in the worker
+
+
+def _method(target: Target):
+    import sys
+
+    from ..methods.resolve import resolve_method
+
+    for p in reversed(target.paths):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    return resolve_method(target.spec, target.layer)
+
+
+def _inputs(target: Target) -> tuple[np.ndarray, np.ndarray]:
+    from .inputs import case_inputs
+
+    return case_inputs(target.case, target.seed)
+
+
+def _verify(call, case: Case, check: Check) -> CheckFailed | float:
+    """The call's max abs error against the reference, or why it failed."""
+    from ..errors import Unsupported
+    from ..verify import check as compare_outputs
+
+    try:
+        out = call()
+    except Unsupported as e:
+        return CheckFailed("unsupported", str(e))
+    except Exception as e:  # the method's failure is the row's status, not the worker's
+        return CheckFailed("error", one_line(e))
+    try:
+        ok, err, message = compare_outputs(out, check.expected, dtype=case.dtype, tol=check.tol)
+    except Exception as e:
+        return CheckFailed("wrong", f"cannot compare with the reference: {one_line(e)}")
+    return err if ok else CheckFailed("wrong", message, err)
+
+
+def _threads(threads: int) -> contextlib.AbstractContextManager:
+    """Pools were pinned by the server already when they match; otherwise pin them here."""
+    if os.environ.get("CONVBENCH_THREADS") == str(threads):
+        return contextlib.nullcontext()
+    return pinned_threads(threads)
+
+
+def _busy_s() -> tuple[float, float]:
+    """(CPU seconds used machine-wide, incl. a VM's steal; CPU seconds used by this process)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    busy = sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+    own = os.times()
+    return busy, own.user + own.system
+
+
+def _time(req: TimeRequest) -> TimeAnswer | CheckFailed:
+    method = _method(req.target)
+    case = req.target.case
+    x, k = _inputs(req.target)
+
+    def call() -> object:
+        return method.func(x, k, case.stride, case.padding)
+
+    use_allocator(req.allocator)
+    with _threads(req.target.threads):
+        err = math.nan
+        if req.check is not None:
+            verdict = _verify(call, case, req.check)
+            if isinstance(verdict, CheckFailed):
+                return verdict
+            err = verdict
+        gc.freeze()  # everything so far is permanent: collections stay cheap while timing
+        busy0, own0 = _busy_s()
+        t0 = time.perf_counter()
+        timing = time_call(
+            call,
+            warmup=req.warmup,
+            min_sample_s=req.min_sample_s,
+            repeats=req.repeats,
+            min_repeats=req.min_repeats,
+            budget_s=req.budget_s,
+        )
+        busy1, own1 = _busy_s()
+        wall = time.perf_counter() - t0
+    others = max(0.0, (busy1 - busy0) - (own1 - own0))
+    return TimeAnswer(timing, others / wall if wall > 0 else math.nan, err)
+
+
+def _memory(req: MemoryRequest):
+    from .memory import peak_of_call, probing_allocator
+
+    method = _method(req.target)
+    case = req.target.case
+    x, k = _inputs(req.target)
+    probing_allocator()
+    with _threads(req.target.threads):
+        return peak_of_call(lambda: method.func(x, k, case.stride, case.padding), req.call_s)
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+def _send(stream: IO[bytes], obj: object) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("<Q", len(data)) + data)
+    stream.flush()
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _receive(fd: int) -> Any:
+    (size,) = struct.unpack("<Q", _read_exact(fd, 8))
+    return pickle.loads(_read_exact(fd, size))
+
+
+def answer(request: TimeRequest | MemoryRequest) -> Answer:
+    """Carry out ``request`` in this process (what a worker does); never raises."""
+    try:
+        return _time(request) if isinstance(request, TimeRequest) else _memory(request)
+    except BaseException as e:  # the parent records it as a row; nothing escapes the worker
+        return WorkerFailed(f"worker failed: {one_line(e)}")
+
+
+def _wait_child(pid: int, fd: int, timeout_s: float) -> Answer:
+    ready, _, _ = select.select([fd], [], [], timeout_s)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return WorkerFailed(f"worker timed out after {timeout_s:.0f} s (killed)")
+    try:
+        result = _receive(fd)
+    except (EOFError, pickle.UnpicklingError, struct.error):
+        result = None
+    _, status = os.waitpid(pid, 0)
+    if result is not None:
+        return result
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        hint = " (out of memory?)" if sig == signal.SIGKILL else ""
+        return WorkerFailed(f"worker died with signal {signal.Signals(sig).name}{hint}")
+    return WorkerFailed(f"worker died with code {os.WEXITSTATUS(status)}")
+
+
+def _fork_one(request: TimeRequest | MemoryRequest, timeout_s: float) -> Answer:
+    """In the server: fork a child that answers ``request``; kill it past ``timeout_s``."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer, then leave without running the server's exit handlers
+        code = 0
+        try:
+            os.close(r)
+            with os.fdopen(w, "wb") as out:
+                _send(out, answer(request))
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.close(w)
+    try:
+        return _wait_child(pid, r, timeout_s)
+    finally:
+        os.close(r)
+
+
+def serve(fork: bool = True) -> None:
+    """The server loop: one request in, one answer out, until stdin closes.
+
+    With ``fork`` each request is answered by a fresh child; without, this process answers one
+    request and exits (one process per request where there is no fork).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    for name in PRELOAD:
+        __import__(name)
+    threads = os.environ.get("CONVBENCH_THREADS")
+    if threads:  # pin once, here: every child inherits the pools' size
+        pinned = pinned_threads(int(threads))
+        pinned.__enter__()
+    gc.collect()
+    gc.freeze()  # children start with nothing for the collector to scan
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a method that prints must not corrupt the protocol
+    sys.stdout = sys.stderr
+    requests = sys.stdin.buffer.fileno()
+    while True:
+        try:
+            request, timeout_s = _receive(requests)
+        except EOFError:
+            return
+        _send(answers, _fork_one(request, timeout_s) if fork else answer(request))
+        if not fork:
+            return
+
+
+# --------------------------------------------------------------------------- in the parent
+
+
+def can_fork() -> bool:
+    """Whether workers can be forked from a preloaded server (POSIX)."""
+    return hasattr(os, "fork")
+
+
+@dataclass
+class Workers:
+    """Runs each request in a fresh worker process and returns its answer.
+
+    Use as a context manager (or call :meth:`close`) to stop the fork server. ``fork=False``
+    starts a new process per request instead. ``started`` counts the requests answered.
+    """
+
+    threads: int = 1
+    fork: bool = field(default_factory=can_fork)
+    started: int = 0
+
+    def __post_init__(self) -> None:
+        self._server: subprocess.Popen | None = None
+
+    @property
+    def method(self) -> str:
+        return "fork server" if self.fork else "new process per request"
+
+    def _start(self) -> subprocess.Popen:
+        env = {**os.environ, **thread_env(self.threads), "CONVBENCH_THREADS": str(self.threads)}
+        env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
+        cmd = [sys.executable, "-m", "convbench.measure.worker"]
+        return subprocess.Popen(
+            cmd + ([] if self.fork else ["--once"]),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches the parent only; it stops the workers
+        )
+
+    def run(self, request: TimeRequest | MemoryRequest) -> Answer:
+        """Answer ``request`` in a fresh process; never raises for the worker's sake.
+
+        A worker that dies, or outlives the request's timeout (then killed), is answered by a
+        :class:`WorkerFailed`. A KeyboardInterrupt stops the server and propagates.
+        """
+        if self._server is None or self._server.poll() is not None:
+            self._server = self._start()
+        server = self._server
+        self.started += 1
+        timeout_s = request.timeout_s()
+        try:
+            _send(server.stdin, (request, timeout_s))  # type: ignore[arg-type]
+            fd = server.stdout.fileno()  # type: ignore[union-attr]
+            # The fork server kills a late child itself; without fork, the process is the worker.
+            ready, _, _ = select.select([fd], [], [], timeout_s + (30.0 if self.fork else 0.0))
+            if not ready:
+                self.close(kill=True)
+                what = "worker server did not answer" if self.fork else "worker timed out"
+                return WorkerFailed(f"{what} after {timeout_s:.0f} s (killed)")
+            result = _receive(fd)
+        except (EOFError, OSError, pickle.UnpicklingError, struct.error):
+            code = server.poll()
+            self.close(kill=True)
+            return WorkerFailed(f"worker server died (code {code})")
+        except BaseException:
+            self.close(kill=True)
+            raise
+        if not self.fork:
+            self.close()
+        return result
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the server: politely (its stdin closes), or its whole process group."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if not kill:
+            with contextlib.suppress(OSError):
+                server.stdin.close()  # type: ignore[union-attr]
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=10)
+        if server.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        for pipe in (server.stdin, server.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()  # type: ignore[union-attr]
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if __name__ == "__main__":
+    # Run the imported module's serve, so that answers pickle as convbench.measure.worker.*.
+    from convbench.measure import worker
+
+    worker.serve(fork="--once" not in sys.argv[1:])
