@@ -312,7 +312,10 @@ def _measure_main(argv: list[str]) -> None:
     only = None
     if len(argv) > 2:
         only = {tuple(k) for k in json.loads(Path(argv[2]).read_text())}
-    run_sweep(load_sweep(sweep_path), output, only=only, progress=sys.stderr.isatty())
+    # The gate's outputs are re-measured on every gate by design (the parent refuses a baseline).
+    run_sweep(
+        load_sweep(sweep_path), output, only=only, progress=sys.stderr.isatty(), overwrite=True
+    )
 
 
 if __name__ == "__main__":

@@ -30,12 +30,21 @@ import numpy as np
 from .cases import Case
 from .config import MethodEntry, Sweep, TimingSettings, with_methods
 from .errors import ConfigError, Unsupported
+from .locks import measuring_lock, output_lock
 from .measure.allocator import steady_allocator
 from .measure.environment import environment, pinned_threads
 from .measure.inputs import case_inputs
 from .measure.memory import MemoryResult, MemoryWorker
 from .measure.timing import time_call
-from .results import ROW_KEY, RowWriter, make_row, read_meta, row_key, write_meta
+from .results import (
+    ROW_KEY,
+    RowWriter,
+    check_overwrite,
+    make_row,
+    read_meta,
+    row_key,
+    write_meta,
+)
 
 #: Marks the reason of an ok row whose cell overran the time budget (resume reads it back).
 OVER_BUDGET = "over time budget"
@@ -301,6 +310,9 @@ def run_sweep(
     progress: bool = True,
     on_row: Callable[[dict], None] | None = None,
     extra_meta: Mapping[str, object] | None = None,
+    overwrite: bool = False,
+    wait: bool = True,
+    shared_machine: bool = False,
 ) -> RunSummary:
     """Measure every cell of ``sweep`` and append its rows to ``output`` (plus the sidecar).
 
@@ -311,10 +323,17 @@ def run_sweep(
     extra_meta : more sidecar entries (e.g. ``shard`` from :mod:`convbench.shard`).
     progress : show a rich progress bar (case, method, ETA).
     on_row : called with each row after it is written.
+    overwrite : replace an ``output`` that has rows (refused otherwise, unless ``resume``); the
+        previous file is kept as ``.bak`` until the first new row is written.
+    wait : when another convbench measures on this machine, wait for it (False: raise).
+    shared_machine : measure without the machine-wide lock; rows measured while another
+        convbench measured say so in their reason, and the sidecar has ``shared_machine: true``.
 
     A KeyboardInterrupt ends the run cleanly: the rows written stay, the sidecar says
     ``interrupted``, and the summary too. Errors of methods become rows; bad input raises
-    :class:`ConfigError`.
+    :class:`ConfigError`; another writer of ``output``, an ``output`` with rows (without
+    ``resume``/``overwrite``) or a failed write raise :class:`ResultsError` (rows written stay
+    valid), another measuring convbench with ``wait=False`` :class:`ConvbenchError`.
     """
     if methods:
         sweep = with_methods(sweep, methods)
@@ -350,7 +369,13 @@ def run_sweep(
     meta["allocator"] = steady_allocator()
     budget = _Budget(sweep.time_budget_s)
     gc.freeze()  # everything imported so far is permanent: collections stay cheap while timing
-    with RowWriter(output, resume=resume) as writer, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
+        # One writer per results file, no silent overwrite, one measurement per machine (#17).
+        stack.enter_context(output_lock(output))
+        check_overwrite(output, resume=resume, overwrite=overwrite)
+        machine = stack.enter_context(measuring_lock(wait=wait, shared_machine=shared_machine))
+        meta["shared_machine"] = machine.shared
+        writer = stack.enter_context(RowWriter(output, resume=resume, overwrite=overwrite))
         if resume:
             _budget_from_rows(writer, output, budget)
         todo = [it for it in items if it.key() not in writer.existing_keys]
@@ -361,6 +386,8 @@ def run_sweep(
         bar = stack.enter_context(_progress(progress, len(todo)))
         try:
             for row in _run_items(sweep, todo, budget, worker if sweep.memory_pass else None, bar):
+                if (note := machine.note()) and row["status"] == "ok":  # measured alongside (#17)
+                    row["reason"] = "; ".join(filter(None, (str(row["reason"]), note)))
                 writer.write(row)
                 summary.measured += 1
                 summary.counts[row["status"]] += 1

@@ -136,5 +136,5 @@ def tune_by_measuring(
     sweep = load_sweep(config)
     csv = advise.user_table_path().with_name(f"tune-{Path(config).stem}.csv")
     csv.parent.mkdir(parents=True, exist_ok=True)
-    run_sweep(sweep, csv)
+    run_sweep(sweep, csv, overwrite=True)  # convbench's own scratch file, re-measured by design
     return tune_from_csvs([csv], output)
