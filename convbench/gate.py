@@ -130,6 +130,7 @@ def run_gate(
     sleep = sleep or time.sleep
     thresholds = thresholds or Thresholds()
     sweep_path, output = Path(sweep_path), Path(output)
+    _check_not_baseline(output, baseline, confirm_rounds)
     # Read the baseline first: fail on a bad one before spending minutes measuring.
     base, base_meta, base_name = read_baseline(baseline, thresholds.time)
     _check_config(sweep_path)
@@ -190,6 +191,23 @@ def run_gate(
         }
     result.final = _final(first, latest, result)
     return result
+
+
+def _check_not_baseline(
+    output: Path,
+    baseline: str | os.PathLike | Sequence[str | os.PathLike],
+    confirm_rounds: int,
+) -> None:
+    """The gate replaces its outputs on every run: never let one of them be a baseline (#17)."""
+    paths = [baseline] if isinstance(baseline, (str, os.PathLike)) else list(baseline)
+    rounds = [confirm_path(output, i) for i in range(1, confirm_rounds + 1)]
+    written = {p.resolve() for p in (output, *rounds)}
+    for b in paths:
+        if Path(b).resolve() in written:
+            raise ResultsError(
+                f"{b}: is a --baseline and would be overwritten by this gate's run; "
+                "write the run elsewhere (-o)"
+            )
 
 
 def _settled(cell: dict) -> bool:
