@@ -46,3 +46,13 @@ def slow(x, kernel, stride, padding):
     """Correct and slow: 30 ms per call (for budget and interruption tests)."""
     time.sleep(0.03)
     return good(x, kernel, stride, padding)
+
+
+def gated(x, kernel, stride, padding):
+    """Correct, but waits while the file named by ``$CBTEST_GATE`` exists (holds a run mid-way)."""
+    import os
+
+    gate = os.environ.get("CBTEST_GATE")
+    while gate and os.path.exists(gate):
+        time.sleep(0.01)
+    return good(x, kernel, stride, padding)
