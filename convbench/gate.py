@@ -205,7 +205,7 @@ def _check_not_baseline(
     for b in paths:
         if Path(b).resolve() in written:
             raise ResultsError(
-                f"{b}: is a --baseline and would be overwritten by this gate's run; "
+                f"{b}: this --baseline would be overwritten by the gate's run; "
                 "write the run elsewhere (-o)"
             )
 

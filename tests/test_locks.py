@@ -344,5 +344,5 @@ def test_measuring_lock_in_process(tmp_path):
 def test_the_gate_refuses_to_write_over_its_baseline(tiny):
     cfg, out = tiny
     for base, output in ((out, out), (out.with_name("ci.confirm1.csv"), out.with_name("ci.csv"))):
-        with pytest.raises(ResultsError, match="is a --baseline and would be overwritten"):
+        with pytest.raises(ResultsError, match="this --baseline would be overwritten"):
             run_gate(cfg, [base], output)
