@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(CB) run configs/quick.yaml
+	$(CB) run configs/quick.yaml --overwrite
 	$(CB) plot results/quick.csv
 
 STUDY_CSVS := results/study-2d.csv results/study-depth5-stride2.csv results/study-depth10-stride5.csv
@@ -26,10 +26,11 @@ report: install
 	$(CB) report $(STUDY_CSVS) -o results/REPORT.md
 
 # Re-measure the three study sweeps (each <= ~20 min on 2 cores), then plot and report.
+# They replace the committed CSVs on purpose (--overwrite).
 study: install
-	$(CB) run configs/study-2d.yaml
-	$(CB) run configs/study-depth5-stride2.yaml
-	$(CB) run configs/study-depth10-stride5.yaml
+	$(CB) run configs/study-2d.yaml --overwrite
+	$(CB) run configs/study-depth5-stride2.yaml --overwrite
+	$(CB) run configs/study-depth10-stride5.yaml --overwrite
 	$(CB) plot $(STUDY_CSVS)
 	$(CB) plot --metric memory $(STUDY_CSVS)
 	$(CB) report $(STUDY_CSVS) -o results/REPORT.md
@@ -62,7 +63,7 @@ gate: install
 # Refresh the gate's baseline (run it on the machine that runs `make gate`).
 gate-baseline: install
 	rm -f results/baseline/ci-*.csv results/baseline/ci-*.meta.json
-	for i in $$(seq 1 $(GATE_RUNS)); do $(CB) run configs/ci.yaml -o results/baseline/ci-$$i.csv --no-progress || exit 1; done
+	for i in $$(seq 1 $(GATE_RUNS)); do $(CB) run configs/ci.yaml -o results/baseline/ci-$$i.csv --no-progress --overwrite || exit 1; done
 
 # False-alarm and detection rates of the gate on this machine (~20 min on 2 cores).
 gate-quality: install

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from convbench.cases import Case, make_inputs
 from convbench.config import load_sweep
+from convbench.locks import measuring_lock, output_lock
 from convbench.methods import registered
 from convbench.results import RowWriter, make_row
 
@@ -158,10 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", help="also write results rows (for `convbench tune --from`)")
     args = parser.parse_args(argv)
     sweep = load_sweep(args.config)
-    with threadpool_limits(1):
+    with threadpool_limits(1), measuring_lock():  # one measurement per machine (README, run)
         peak = gemm_peak_gflops()
         if args.csv:
-            with RowWriter(args.csv) as writer:
+            with output_lock(args.csv), RowWriter(args.csv, overwrite=True) as writer:
                 times = measure(sweep, writer)
             print(f"rows written to {args.csv}")
         else:

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 
 from convbench.cases import Case  # noqa: E402
 from convbench.layer import make_inputs, reference, registered  # noqa: E402
+from convbench.locks import measuring_lock  # noqa: E402
 
 #: Methods too slow (or too large) for mid-size cells; they are exercised by the tests.
 SLOW = {"loops", "strided-einsum", "operator-matrix"}
@@ -134,8 +135,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="two small cells only")
     parser.add_argument("--samples", type=int, default=5)
     args = parser.parse_args()
-    for dtype in args.dtype or ["float32", "float64"]:
-        run(dtype, QUICK_CELLS if args.quick else MID_CELLS, args.samples)
+    with measuring_lock():  # one measurement per machine (README, run)
+        for dtype in args.dtype or ["float32", "float64"]:
+            run(dtype, QUICK_CELLS if args.quick else MID_CELLS, args.samples)
 
 
 if __name__ == "__main__":

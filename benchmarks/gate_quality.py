@@ -141,7 +141,7 @@ def per_cell_rate(pairs, rule: Thresholds, want: str) -> tuple[int, int]:
 
 
 def write_table(df: pd.DataFrame, path: Path, meta: dict) -> Path:
-    with RowWriter(path) as writer:
+    with RowWriter(path, overwrite=True) as writer:  # replay scratch, rewritten every round
         for row in df.to_dict("records"):
             for column in ("samples_s", "cpu_samples_s"):
                 row[column] = format_samples(row[column])

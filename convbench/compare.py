@@ -461,6 +461,13 @@ def _samples(row: Mapping, basis: TimeBasis) -> tuple[list[float], str]:
     return wall, ""
 
 
+def _shared(row: Mapping) -> bool:
+    """Whether the row was measured while another convbench measured (``--shared-machine``)."""
+    from .locks import SHARED_NOTE
+
+    return SHARED_NOTE in str(row.get("reason") or "")
+
+
 def process_spread(row: Mapping, basis: TimeBasis = TimeBasis.cpu) -> float:
     """Slowest / fastest per-process median of one row's samples (nan with < 2 processes).
 
@@ -556,6 +563,15 @@ def _judge_cell(
         base_spread=base_spread,
         host_load=host_load,
     )
+    if judgement.verdict is Verdict.regressed and (_shared(b) or _shared(c)):
+        judgement = TimeJudgement(
+            Verdict.inconclusive,
+            judgement.ratio,
+            judgement.min_ratio,
+            f"disturbed (measured while another convbench measured): median x{judgement.ratio:.3f}",
+            disturbed=True,
+            p_value=judgement.p_value,
+        )
     memory = judge_memory(
         _nan_to(b.get("peak_bytes"), math.nan), _nan_to(c.get("peak_bytes"), math.nan), t
     )

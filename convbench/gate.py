@@ -127,6 +127,7 @@ def run_gate(
     sleep = sleep or time.sleep
     thresholds = thresholds or Thresholds()
     sweep_path, output = Path(sweep_path), Path(output)
+    _check_not_baseline(output, baseline, confirm_rounds)
     # Read the baseline first: fail on a bad one before spending minutes measuring.
     base, base_meta, base_name = read_baseline(baseline, thresholds.time)
     _check_config(sweep_path)
@@ -187,6 +188,23 @@ def run_gate(
         }
     result.final = _final(first, latest, result)
     return result
+
+
+def _check_not_baseline(
+    output: Path,
+    baseline: str | os.PathLike | Sequence[str | os.PathLike],
+    confirm_rounds: int,
+) -> None:
+    """The gate replaces its outputs on every run: never let one of them be a baseline (#17)."""
+    paths = [baseline] if isinstance(baseline, (str, os.PathLike)) else list(baseline)
+    rounds = [confirm_path(output, i) for i in range(1, confirm_rounds + 1)]
+    written = {p.resolve() for p in (output, *rounds)}
+    for b in paths:
+        if Path(b).resolve() in written:
+            raise ResultsError(
+                f"{b}: this --baseline would be overwritten by the gate's run; "
+                "write the run elsewhere (-o)"
+            )
 
 
 def _settled(cell: dict) -> bool:
@@ -291,6 +309,13 @@ def measure_pass(sweep_path: Path, output: Path, only: set[tuple] | None) -> Non
     from .config import load_sweep
     from .runner import run_sweep
 
-    summary = run_sweep(load_sweep(sweep_path), output, only=only, progress=sys.stderr.isatty())
+    # The gate's outputs are re-measured on every gate by design (the parent refuses a baseline).
+    summary = run_sweep(
+        load_sweep(sweep_path),
+        output,
+        only=only,
+        progress=sys.stderr.isatty(),
+        overwrite=True,
+    )
     if summary.interrupted:
         raise KeyboardInterrupt

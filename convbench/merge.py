@@ -19,7 +19,16 @@ from pathlib import Path
 
 from .cases import CASE_KEYS, Case
 from .errors import ConfigError, ResultsError
-from .results import COLUMNS, KNOWN_SCHEMAS, meta_path, read_meta, row_key, write_meta
+from .locks import output_lock
+from .results import (
+    COLUMNS,
+    KNOWN_SCHEMAS,
+    check_overwrite,
+    meta_path,
+    read_meta,
+    row_key,
+    write_meta,
+)
 
 #: How many missing or duplicated cells the report lists before it just counts.
 LISTED = 10
@@ -246,17 +255,23 @@ def merge_shards(
     paths: Sequence[str | os.PathLike],
     *,
     allow_machines: bool = False,
+    overwrite: bool = False,
 ) -> MergeReport:
     """Merge shard CSVs into ``output`` (+ its sidecar) and report missing and duplicated cells.
 
     A cell found twice keeps the row finished last (a re-measured cell supersedes the old one);
     it is still reported. Cost: O(rows) time and memory.
 
+    An existing ``output`` with rows is replaced only when it is itself a merge (its sidecar has
+    ``merged_from``: merging again after resuming a shard is the usual way) or ``overwrite``;
+    measured rows are never replaced silently. The output is locked while it is written.
+
     Raises
     ------
     ResultsError
         Unreadable or incompatible inputs (see :func:`check_compatible`), an output that is one
-        of the inputs, or rows that the stored config does not produce.
+        of the inputs, rows that the stored config does not produce, an output that another
+        process writes, or one with measured rows (without ``overwrite``).
     """
     out = Path(output)
     if not paths:
@@ -285,19 +300,35 @@ def merge_shards(
     report = MergeReport(out, shards, rows=len(chosen), expected=len(order))
     report.missing = [k for k in order if k not in chosen]
     report.duplicated = sorted(seen_twice, key=position.__getitem__)
-    _write_rows(out, [chosen[k] for k in order if k in chosen])
-    write_meta(out, merged_meta(shards, report))
+    with output_lock(out):
+        if not _is_merge(out):  # a previous merge is simply re-made
+            check_overwrite(out, overwrite=overwrite)
+        _write_rows(out, [chosen[k] for k in order if k in chosen])
+        write_meta(out, merged_meta(shards, report))
     return report
 
 
+def _is_merge(path: Path) -> bool:
+    try:
+        return bool(read_meta(path).get("merged_from"))
+    except ResultsError:  # an unreadable sidecar proves nothing
+        return False
+
+
 def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ResultsError(f"{path}: cannot write the merged rows: {e.strerror or e}") from None
 
 
 def merged_meta(shards: Sequence[ShardFile], report: MergeReport) -> dict:

@@ -18,7 +18,9 @@ Sidecar history (``meta_version``): 1. First versioned sidecar (``results.build_
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -182,28 +184,105 @@ def _norm(column: str, value: object) -> object:
     return int(float(value))  # type: ignore[arg-type]
 
 
+def data_rows(path: str | os.PathLike) -> int:
+    """How many rows (lines after the header, a torn last one included) ``path`` holds."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            lines = sum(1 for line in f if line.strip())
+    except FileNotFoundError:
+        return 0
+    except OSError as e:
+        raise ResultsError(f"{p}: cannot read it: {e.strerror or e}") from None
+    return max(0, lines - 1)
+
+
+def backup_path(path: str | os.PathLike) -> Path:
+    """Where ``overwrite`` keeps the previous file: ``results/x.csv`` -> ``results/x.csv.bak``."""
+    p = Path(path)
+    return p.with_name(p.name + ".bak")
+
+
+def check_overwrite(
+    path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False
+) -> int:
+    """Refuse to replace a results file that has rows, unless ``resume`` or ``overwrite``.
+
+    Returns the number of rows already there.
+
+    Raises
+    ------
+    ResultsError
+        ``path`` has rows and neither flag is given; the message says what to pass.
+    """
+    n = data_rows(path)
+    if n and not (resume or overwrite):
+        raise ResultsError(
+            f"{path} has {n} row{'s' if n != 1 else ''}: "
+            "--resume to continue, --overwrite to replace"
+        )
+    return n
+
+
 class RowWriter:
     """Append rows to a CSV, flushing each one to disk as soon as it is written.
 
     A run killed at any point loses at most the row being written; ``existing_keys`` lets a
-    resumed run skip what is already there.
+    resumed run skip what is already there. A write that fails (a full disk) is undone, so every
+    row before it stays valid, and raises :class:`ResultsError` naming the file and the OS error.
+
+    A file that already has rows is refused unless ``resume`` (append to it) or ``overwrite``
+    (replace it). With ``overwrite``, the previous CSV and its sidecar are kept as ``.bak``
+    files until the first new row is on disk, then removed; a writer closed before any row puts
+    them back.
     """
 
-    def __init__(self, path: str | os.PathLike, *, resume: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False
+    ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.existing_keys: set[tuple] = set()
-        if resume and self.path.exists() and self.path.stat().st_size > 0:
-            self._repair_partial_last_line()
-            self.existing_keys = {row_key(r) for r in read_rows(self.path).to_dict("records")}
-            mode = "a"
-        else:
-            mode = "w"
-        self._file = open(self.path, mode, newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS)
-        if mode == "w":
-            self._writer.writeheader()
-            self._flush()
+        self.rows_written = 0
+        self._backups: list[tuple[Path, Path]] = []
+        had_rows = check_overwrite(self.path, resume=resume, overwrite=overwrite)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if resume and self.path.exists() and self.path.stat().st_size > 0:
+                self._repair_partial_last_line()
+                self.existing_keys = {row_key(r) for r in read_rows(self.path).to_dict("records")}
+                mode = "ab"
+            else:
+                if had_rows:
+                    self._back_up()
+                mode = "wb"
+            # Unbuffered: a row is on disk or not at all, nothing lingers in a buffer.
+            self._file = open(self.path, mode, buffering=0)
+        except OSError as e:
+            self._restore()
+            raise ResultsError(f"{self.path}: cannot write: {e.strerror or e}") from None
+        if mode == "wb":
+            header = io.StringIO(newline="")
+            csv.DictWriter(header, fieldnames=COLUMNS).writeheader()
+            self._append(header.getvalue(), "the header")
+
+    def _back_up(self) -> None:
+        for src in (self.path, meta_path(self.path)):
+            if src.exists():
+                dst = backup_path(src)
+                src.replace(dst)
+                self._backups.append((src, dst))
+
+    def _restore(self) -> None:
+        for src, dst in self._backups:
+            with contextlib.suppress(OSError):
+                dst.replace(src)
+        self._backups = []
+
+    def _drop_backups(self) -> None:
+        for _, dst in self._backups:
+            with contextlib.suppress(OSError):
+                dst.unlink()
+        self._backups = []
 
     def _repair_partial_last_line(self) -> None:
         # A kill in the middle of a write can leave a line without its newline: drop it.
@@ -212,11 +291,35 @@ class RowWriter:
             self.path.write_bytes(data[: data.rfind(b"\n") + 1])
 
     def write(self, row: Row | Mapping[str, object]) -> None:
+        """Append ``row`` and flush it to disk.
+
+        Raises
+        ------
+        ResultsError
+            The write failed (e.g. no space left); the file is as it was before the row.
+        """
         if isinstance(row, Row):
             row = row.as_dict()
-        self._writer.writerow(row)
-        self._flush()
+        text = io.StringIO(newline="")
+        csv.DictWriter(text, fieldnames=COLUMNS).writerow(row)
+        self._append(text.getvalue(), "a row")
         self.existing_keys.add(row_key(row))
+        self.rows_written += 1
+        if self.rows_written == 1:
+            self._drop_backups()
+
+    def _append(self, text: str, what: str) -> None:
+        fd = self._file.fileno()
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            data = memoryview(text.encode())
+            while data:
+                data = data[self._file.write(data) :]
+            self._flush()
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)  # no torn row: the rows before it stay valid
+            raise ResultsError(f"{self.path}: cannot write {what}: {e.strerror or e}") from None
 
     def _flush(self) -> None:
         self._file.flush()
@@ -224,6 +327,11 @@ class RowWriter:
 
     def close(self) -> None:
         self._file.close()
+        if self._backups and not self.rows_written:
+            # Nothing new was measured: the previous results were not replaced after all.
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            self._restore()
 
     def __enter__(self) -> RowWriter:
         return self
@@ -285,10 +393,19 @@ def write_meta(csv_path: str | os.PathLike, meta: Mapping[str, object]) -> Path:
     The sidecar carries ``meta_version`` (see the module's history).
     """
     target = meta_path(csv_path)
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     body = {**dict(meta), "meta_version": META_VERSION}
-    tmp.write_text(json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
-    tmp.replace(target)
+    text = json.dumps(body, indent=2, sort_keys=True, default=str) + "\n"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(target)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ResultsError(f"{target}: cannot write the sidecar: {e.strerror or e}") from None
     return target
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from .cases import Case
 from .config import MethodEntry, Sweep, with_methods
 from .errors import ConfigError
+from .locks import measuring_lock, output_lock
 from .measure.allocator import describe
 from .measure.environment import environment, pinned_threads
 from .measure.inputs import case_inputs
@@ -51,7 +52,7 @@ from .measure.worker import (
     WorkerFailed,
     Workers,
 )
-from .results import ROW_KEY, Row, RowWriter, read_meta, write_meta
+from .results import ROW_KEY, Row, RowWriter, check_overwrite, read_meta, write_meta
 from .work import WorkItem, is_larger, only_keys, work_items
 
 #: Marks the reason of an ok row whose cell overran the time budget (resume reads it back).
@@ -443,6 +444,9 @@ def run_sweep(
     on_row: Callable[[dict], None] | None = None,
     extra_meta: Mapping[str, object] | None = None,
     workers: Workers | None = None,
+    overwrite: bool = False,
+    wait: bool = True,
+    shared_machine: bool = False,
 ) -> RunSummary:
     """Measure every cell of ``sweep`` and append its rows to ``output`` (plus the sidecar).
 
@@ -454,10 +458,17 @@ def run_sweep(
     progress : show a rich progress bar (case, method, ETA).
     on_row : called with each row (as a dict) after it is written.
     workers : how worker processes are started (default: :class:`Workers`).
+    overwrite : replace an ``output`` that has rows (refused otherwise, unless ``resume``); the
+        previous file is kept as ``.bak`` until the first new row is written.
+    wait : when another convbench measures on this machine, wait for it (False: raise).
+    shared_machine : measure without the machine-wide lock; rows measured while another
+        convbench measured say so in their reason, and the sidecar has ``shared_machine: true``.
 
     A KeyboardInterrupt ends the run cleanly: the rows written stay, the sidecar says
     ``interrupted``, and the summary too. Errors of methods become rows; bad input raises
-    :class:`ConfigError`.
+    :class:`ConfigError`; another writer of ``output``, an ``output`` with rows (without
+    ``resume``/``overwrite``) or a failed write raise :class:`ResultsError` (rows written stay
+    valid), another measuring convbench with ``wait=False`` :class:`ConvbenchError`.
     """
     if methods:
         sweep = with_methods(sweep, methods)
@@ -472,7 +483,13 @@ def run_sweep(
     meta = sidecar(sweep, _now(), workers, read_meta(output) if resume else None)
     meta.update(extra_meta or {})
     budget = _Budget(sweep.time_budget_s)
-    with RowWriter(output, resume=resume) as writer, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
+        # One writer per results file, no silent overwrite, one measurement per machine.
+        stack.enter_context(output_lock(output))
+        check_overwrite(output, resume=resume, overwrite=overwrite)
+        machine = stack.enter_context(measuring_lock(wait=wait, shared_machine=shared_machine))
+        meta["shared_machine"] = machine.shared
+        writer = stack.enter_context(RowWriter(output, resume=resume, overwrite=overwrite))
         if resume:
             _budget_from_rows(writer, output, budget)
         todo = [it for it in items if it.key() not in writer.existing_keys]
@@ -484,6 +501,10 @@ def run_sweep(
         bar = stack.enter_context(_progress(progress, len(todo)))
         try:
             for row in _run_items(sweep, todo, budget, workers, bar):
+                if (note := machine.note()) and row.status == "ok":  # measured alongside another
+                    row = row.replace(
+                        reason="; ".join(filter(None, (str(row.get("reason")), note)))
+                    )
                 writer.write(row)
                 summary.measured += 1
                 summary.counts[row.status] += 1

@@ -12,6 +12,7 @@ import pandas as pd
 from . import advise
 from .cases import Case
 from .errors import ConfigError
+from .locks import output_lock
 from .results import read_rows
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10}
@@ -110,7 +111,9 @@ def tune_from_csvs(
     """Build a table from results CSVs, save it (default: the user cache) and summarise it."""
     frames = [read_rows(p) for p in paths]
     table = advise.build_table(pd.concat(frames, ignore_index=True), [str(p) for p in paths])
-    target = advise.save_table(table, output or advise.user_table_path())
+    where = Path(output or advise.user_table_path())
+    with output_lock(where):  # re-tuning replaces the table by design, but one tune at a time
+        target = advise.save_table(table, where)
     advise.forget_default_table()
     from .methods import auto
 
@@ -136,5 +139,5 @@ def tune_by_measuring(
     sweep = load_sweep(config)
     csv = advise.user_table_path().with_name(f"tune-{Path(config).stem}.csv")
     csv.parent.mkdir(parents=True, exist_ok=True)
-    run_sweep(sweep, csv)
+    run_sweep(sweep, csv, overwrite=True)  # convbench's own scratch file, re-measured by design
     return tune_from_csvs([csv], output)

@@ -79,3 +79,13 @@ def leaves_a_mark(x, kernel, stride, padding):
 def needs_a_fresh_process(x, kernel, stride, padding):
     """Correct only in a process where no other method ran before: wrong (+1) after another."""
     return good(x, kernel, stride, padding) + (1 if _MARKER else 0)
+
+
+def gated(x, kernel, stride, padding):
+    """Correct, but waits while the file named by ``$CBTEST_GATE`` exists (holds a run mid-way)."""
+    import os
+
+    gate = os.environ.get("CBTEST_GATE")
+    while gate and os.path.exists(gate):
+        time.sleep(0.01)
+    return good(x, kernel, stride, padding)

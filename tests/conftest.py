@@ -24,3 +24,12 @@ SEED_K = np.array([[3, 4, 4], [1, 0, 2], [-1, 0, 3]])
 def seed_example() -> tuple[np.ndarray, np.ndarray]:
     """(x, kernel) of the seed question; fresh copies so a test cannot spoil another."""
     return SEED_X.copy(), SEED_K.copy()
+
+
+@pytest.fixture(autouse=True)
+def private_measuring_lock(tmp_path_factory, monkeypatch):
+    """Each test gets its own machine-wide measuring lock: tests never wait for a real run."""
+    from convbench.locks import HOLDER_ENV, LOCK_DIR_ENV
+
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path_factory.mktemp("locks")))
+    monkeypatch.delenv(HOLDER_ENV, raising=False)

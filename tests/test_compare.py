@@ -55,7 +55,7 @@ def timed_row(method: str, case: Case, median: float, *, seed: int = 0, n: int =
 
 
 def write_csv(path, rows, meta=META):
-    with RowWriter(path) as w:
+    with RowWriter(path, overwrite=True) as w:  # tests rewrite base.csv / cur.csv on purpose
         for r in rows:
             w.write(r)
     if meta is not None:

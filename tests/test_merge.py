@@ -109,6 +109,22 @@ def test_merge_gives_the_unsharded_file(tmp_path: Path, two_shards: list[Path]) 
     assert merged["config_hash"] == config_hash(RAW)
 
 
+def test_merge_remakes_a_merge_but_never_replaces_measured_rows_silently(
+    tmp_path: Path, two_shards: list[Path]
+) -> None:
+    out = tmp_path / "merged.csv"
+    merge_shards(out, two_shards)
+    merge_shards(out, two_shards)  # merging again (after resuming a shard) just re-makes it
+    measured = write_shard(tmp_path / "measured.csv", cells(slice(None)), meta(shard=None))
+    before = measured.read_bytes()
+    with pytest.raises(ResultsError, match=r"measured\.csv has 8 rows: --resume .* --overwrite"):
+        merge_shards(measured, two_shards)
+    assert measured.read_bytes() == before
+    result = CliRunner().invoke(app, ["merge", str(measured), *map(str, two_shards), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert read_meta(measured)["merged_from"]
+
+
 def test_merge_refuses_another_config(tmp_path: Path, two_shards: list[Path]) -> None:
     other = dict(RAW, seed=1)
     c = write_shard(tmp_path / "c.csv", cells(slice(0, 1)), meta(config=other, config_hash="f00"))

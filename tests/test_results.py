@@ -57,11 +57,14 @@ def test_resume_keeps_rows_and_knows_their_keys(tmp_path):
     assert read_rows(path)["method"].tolist() == ["a", "c"]
 
 
-def test_fresh_writer_truncates(tmp_path):
+def test_fresh_writer_truncates_only_with_overwrite(tmp_path):
     path = tmp_path / "r.csv"
     for _ in range(2):
-        with RowWriter(path) as w:
+        with RowWriter(path, overwrite=True) as w:
             w.write(ok_row())
+    assert len(read_rows(path)) == 1
+    with pytest.raises(ResultsError, match="has 1 row: --resume to continue, --overwrite"):
+        RowWriter(path)
     assert len(read_rows(path)) == 1
 
 

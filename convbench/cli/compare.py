@@ -24,6 +24,7 @@ from ..compare import (
 )
 from ..errors import ConfigError
 from ..gate import CONFIRM_WAIT_S, confirmation_lines, gate_markdown, run_gate
+from ..locks import measuring_lock
 from ._app import EXIT_FAIL, EXIT_OK, command
 
 _STYLE = {
@@ -222,15 +223,17 @@ def gate_command(
     if confirm_wait < 0:
         raise ConfigError(f"bad option: --confirm-wait must be >= 0, got {confirm_wait}")
     output = output or Path("results") / f"{sweep.stem}.csv"
-    result = run_gate(
-        sweep,
-        baseline,
-        output,
-        rule,
-        confirm_rounds=confirm_rounds,
-        readings=readings,
-        confirm_wait_s=confirm_wait,
-    )
+    # Its first pass and confirmation rounds (subprocesses) are one measurement of the machine.
+    with measuring_lock():
+        result = run_gate(
+            sweep,
+            baseline,
+            output,
+            rule,
+            confirm_rounds=confirm_rounds,
+            readings=readings,
+            confirm_wait_s=confirm_wait,
+        )
     console = Console(width=160)
     print_comparison(result.final, show_all=show_all, console=console)
     for line in confirmation_lines(result):

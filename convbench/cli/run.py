@@ -42,12 +42,35 @@ def run(
         Path | None,
         typer.Option("--costs", help="With --shard: previous results CSV predicting cell times."),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an output that has rows (kept as .bak until the first new row).",
+        ),
+    ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait", help="Exit 2 instead of waiting when another convbench is measuring here."
+        ),
+    ] = False,
+    shared_machine: Annotated[
+        bool,
+        typer.Option(
+            "--shared-machine",
+            help="Measure even while another convbench measures here (rows and sidecar say so).",
+        ),
+    ] = False,
 ) -> None:
     """Measure a sweep: verify, time and measure memory of each method on each case -> CSV."""
     from ..config import load_sweep, with_methods
     from ..runner import run_sweep
 
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite: choose one (continue, or replace)")
     sweep = load_sweep(config)
+    guard = {"overwrite": overwrite, "wait": not no_wait, "shared_machine": shared_machine}
     out = output or Path("results") / f"{sweep.name}.csv"
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     show = sys.stderr.isatty() if progress is None else progress
@@ -59,12 +82,18 @@ def run(
         if resume:
             check_resume(out, part)
         summary = run_sweep(
-            part.sweep, out, resume=resume, only=part.only, extra_meta=part.meta, progress=show
+            part.sweep,
+            out,
+            resume=resume,
+            only=part.only,
+            extra_meta=part.meta,
+            progress=show,
+            **guard,
         )
     else:
         if costs is not None:
             raise ConfigError("--costs: only with --shard K/N")
-        summary = run_sweep(sweep, out, resume=resume, methods=names, progress=show)
+        summary = run_sweep(sweep, out, resume=resume, methods=names, progress=show, **guard)
     for line in summary.lines():
         typer.echo(line)
     raise typer.Exit(INTERRUPTED if summary.interrupted else EXIT_OK)

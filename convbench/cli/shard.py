@@ -45,6 +45,12 @@ def merge(
         bool,
         typer.Option("--allow-machines", help="Merge shards measured on different CPU models."),
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace an OUTPUT with measured rows (a previous merge always is)."
+        ),
+    ] = False,
 ) -> None:
     """Merge shard CSVs into the file one unsharded run would have written (+ sidecar).
 
@@ -53,7 +59,7 @@ def merge(
     """
     from ..merge import merge_shards
 
-    report = merge_shards(output, shards, allow_machines=allow_machines)
+    report = merge_shards(output, shards, allow_machines=allow_machines, overwrite=overwrite)
     for line in report.lines():
         typer.echo(line)
     raise typer.Exit(EXIT_OK if report.complete else EXIT_FAIL)
