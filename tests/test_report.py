@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.newformat import write_allocators
 from fixtures.synthetic import (
     fft_cost,
     shift_add_cost,
@@ -18,6 +19,7 @@ from fixtures.synthetic import (
 from typer.testing import CliRunner
 
 from convbench import claims, plot, report
+from convbench.claims import human_bytes
 from convbench.cli import app
 from convbench.errors import ResultsError
 from convbench.results import read_rows
@@ -99,19 +101,86 @@ def test_claim_4_counts_its_three_parts(tmp_path):
     assert claims.claim_4(rows(tmp_path, nothing, **kw)).verdict == "not reproduced"
 
 
-def test_claim_5_memory_spike(tmp_path):
-    def peak(method, case):
-        return view_bytes(case) if method == "strided-view" else 4 * 400 * 400 * 5 * 8
+MEM = {"inputs": (100, 256, 400), "kernels": (3, 33, 63), "depth": 5, "stride": 2}
 
-    kw = {"inputs": (100, 400), "kernels": (3, 33), "depth": 5, "stride": 2}
-    c = claims.claim_5(rows(tmp_path, STUDY, peak=peak, **kw))
-    assert c.verdict == "reproduced"
-    ratio = view_bytes(claims_case(400, 33)) / (4 * 400 * 400 * 5 * 8)
-    assert f"{ratio:.1f}×" in c.evidence
-    flat = claims.claim_5(rows(tmp_path, STUDY, peak=lambda m, c: 1000, **kw))
-    assert flat.verdict == "not reproduced"
-    assert claims.claim_5(rows(tmp_path, STUDY, peak=peak, inputs=(100,), kernels=(3,),
-                               depth=5, stride=2)).verdict == "no data"  # fmt: skip
+
+def spike(factor):
+    """The view's own bytes, times ``factor`` above n = 350."""
+    return lambda m, c: view_bytes(c) * (factor if c.input_size[0] > claims.MEMORY_INPUT else 1)
+
+
+@pytest.mark.parametrize(
+    ("factor", "verdict"), [(20, "reproduced"), (3, "partly"), (1, "not reproduced")]
+)
+def test_claim_5_judges_the_threshold_per_view_element(tmp_path, factor, verdict):
+    c = claims.claim_5(rows(tmp_path, STUDY, peak=spike(factor), **MEM))
+    assert c.verdict == verdict
+    top, near = claims_case(400, 63), claims_case(256, 63)
+    assert "(n=400, f=63); at n=256, f=63" in c.evidence
+    assert f"{factor:.1f}× per element" in c.evidence
+    grows = view_bytes(top) / view_bytes(near)
+    assert f"{factor * grows:.1f}× the bytes for {grows:.1f}× the view's elements" in c.evidence
+
+
+def test_claim_5_not_reproduced_when_the_same_peak_is_already_below_350(tmp_path):
+    # The study's situation: the view's bytes grow with its size only, and a kernel of 63 at
+    # n = 256 already costs what the kernel of 33 costs at n = 400.
+    c = claims.claim_5(rows(tmp_path, STUDY, peak=spike(1), **MEM))
+    assert c.verdict == "not reproduced"
+    largest = human_bytes(view_bytes(claims_case(256, 63)))
+    assert f"largest peak at n ≤ 350: {largest} (n=256, f=63)" in c.evidence
+    # a far larger fft-relative peak, as the old rule measured, changes nothing
+    low_fft = claims.claim_5(rows(tmp_path, STUDY, peak=lambda m, c: (
+        view_bytes(c) if m == "strided-view" else 1000), **MEM))  # fmt: skip
+    assert low_fft.verdict == "not reproduced"
+
+
+def test_claim_5_reads_small_and_old_zero_peaks_honestly(tmp_path):
+    # Below the resolution a figure counts as the resolution; an old zero does not count at all.
+    res = plot.MEMORY_RESOLUTION_BYTES
+
+    def peak(m, c):
+        f = c.kernel_size[0]
+        if c.input_size[0] <= claims.MEMORY_INPUT:
+            return 0 if f == 33 else 1
+        return {3: 50, 33: 200, 63: 100}[f] * res
+
+    c = claims.claim_5(rows(tmp_path, STUDY, peak=peak, **MEM))
+    assert "(n=400, f=63); at n=256, f=63: 1 B (counted as 64.0 KiB)" in c.evidence
+    assert "100.0× the bytes" in c.evidence
+    ratio = 100 / (view_bytes(claims_case(400, 63)) / view_bytes(claims_case(256, 63)))
+    assert f"{ratio:.1f}× per element" in c.evidence
+
+
+def test_claim_5_no_data(tmp_path):
+    below = claims.claim_5(rows(tmp_path, STUDY, peak=spike(20), inputs=(100, 256),
+                                kernels=(3,), depth=5, stride=2))  # fmt: skip
+    assert below.verdict == "no data" and "n > 350" in below.evidence
+    # a kernel only above 350 has nothing comparable below it
+    model = {"strided-view": lambda c: 1e-3 if c.input_size[0] > 350 or c.kernel_size[0] < 9
+             else "skipped"}  # fmt: skip
+    apart = claims.claim_5(rows(tmp_path, model, peak=spike(20), inputs=(100, 400),
+                                kernels=(3, 33), depth=5, stride=2))  # fmt: skip
+    assert apart.verdict == "reproduced"  # f = 3 is on both sides
+    crossed = {"strided-view": lambda c: 1e-3 if (c.kernel_size[0] == 33) == (c.input_size[0] > 350)
+               else "skipped"}  # fmt: skip
+    none = claims.claim_5(rows(tmp_path, crossed, peak=spike(20), inputs=(40, 400),
+                               kernels=(3, 33), depth=5, stride=2))  # fmt: skip
+    assert none.verdict == "no data" and "both sides of n = 350" in none.evidence
+
+
+def test_claims_use_the_default_allocator_rows_only(tmp_path):
+    default = {"fft": fixed(1e-4), "shift-add": fixed(2e-4), "strided-view": fixed(3e-4)}
+    steady = {"fft": fixed(5e-4), "shift-add": fixed(1e-4), "strided-view": fixed(3e-4)}
+    csv = write_allocators(tmp_path / "two.csv", {"default": default, "steady": steady},
+                           (8, 16, 32), (1, 3, 9))  # fmt: skip
+    df, _ = plot.load(csv)
+    assert claims.claim_1(df).verdict == "reproduced"
+    cells = len(df) // 6
+    assert f"{cells} of {cells} cells" in claims.claim_1(df).evidence
+    steady_only = df[plot.allocators(df) == "steady"]
+    assert claims.claim_1(steady_only).verdict == "not reproduced"
+    assert len(claims.one_allocator(df)) == len(df) // 2
 
 
 def claims_case(n, f):
