@@ -293,3 +293,54 @@ def test_cli_report_bad_input_exit_2(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path / "none.csv")])
     assert result.exit_code == 2
     assert "no such results file" in result.output
+
+
+def test_report_of_both_allocators(tmp_path):
+    default = {**STUDY, "fft": lambda c: 2 * fft_cost(c)}
+    csv = write_allocators(tmp_path / "two.csv", {"default": default, "steady": STUDY},
+                           (8, 16, 32), (1, 3, 9))  # fmt: skip
+    assert CliRunner().invoke(app, ["plot", str(csv)]).exit_code == 0
+    out = tmp_path / "REPORT.md"
+    result = CliRunner().invoke(app, ["report", str(csv), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    for allocator in ("default", "steady"):
+        assert f"### 2D, stride 1, padding 0, float64, {allocator} allocator\n" in text
+        assert f"(two/time-d0-s1-p0-float64-{allocator}-fastest.png)" in text
+    assert "### What tuning glibc's malloc would buy (`two.csv`)" in text
+    assert "(two/allocator-gain-d0-s1-p0-float64.png)" in text
+    (gain,) = plot.allocator_gains(plot.load(csv)[0])
+    for m, stats in plot.gain_stats(gain).items():
+        assert f"| {m} | {stats.cells} | {stats.median:.2f}× | {stats.max:.2f}× |" in text
+    fft = plot.gain_stats(gain)["fft"]
+    assert fft.median == pytest.approx(2, rel=0.05)
+    # the claims see the default rows only: fft pays double there, as the model says
+    assert "only the `default` ones count" in text
+
+
+def test_no_gain_section_for_one_allocator(tmp_path):
+    df = rows(tmp_path, STUDY)
+    assert report.allocator_gain_section(tmp_path / "x.csv", df, tmp_path) == []
+
+
+def test_memory_table_ranks_with_the_resolution(tmp_path):
+    mib = 1 << 20
+
+    def peak(m, c):
+        if m == "fft":
+            return 0 if c.kernel_size[0] == 9 else 2 * mib  # an old CSV's zero at f = 9
+        if m == "shift-add":
+            return 2 * mib + 30_000 if c.kernel_size[0] == 1 else 3 * mib
+        return 50 * mib
+
+    df = rows(tmp_path, STUDY, inputs=(16, 32), kernels=(1, 3, 9), peak=peak)
+    (grid,) = plot.facet_grids(df, "memory")
+    table = report.memory_table(grid, 10 * mib)
+    text = "\n".join(table)
+    # f = 1: fft and shift-add within 64 KiB, tied; f = 3: fft alone; f = 9: undecided
+    assert "| fft | 2.0 MiB | n=16, f=1 | 2 | 2 | 0 | – |" in text
+    assert "| shift-add | 3.0 MiB | n=16, f=3 | 0 | 2 | 0 | – |" in text
+    assert "| strided-view | 50.0 MiB | n=16, f=1 | 0 | 0 | 6 | n=16, f=1 |" in text
+    assert "2 `ok` rows have no peak" in text and "in the 2 cells" in text
+    fastest = "\n".join(report.fastest_table(grid))
+    assert "| 9 | ? | ? |" in fastest
