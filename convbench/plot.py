@@ -675,8 +675,10 @@ def draw_fastest(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> F
     ax = fig.subplots()
     winners = _draw_fastest(ax, grid)
     ax.set_title("")
-    handles = _winner_handles(grid, winners) + _fastest_notes(grid)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8)
+    notes = _fastest_notes(grid)
+    handles = _winner_handles(grid, winners) + notes
+    cols = min(len(handles), 2 if notes else 3)
+    fig.legend(handles=handles, loc="outside lower center", ncols=cols, fontsize=8)
     fig.suptitle(_suptitle(grid, meta, f"{best_word(grid)} method"))
     return fig
 
@@ -714,7 +716,7 @@ def fastest_code(grid: FacetGrid, y: int, x: int, codes: Mapping[str, str]) -> s
 def _fastest_notes(grid: FacetGrid) -> list[Line2D]:
     notes = []
     if grid.metric.name == "memory" and (grid.tie & (grid.fastest >= 0)).any():
-        label = f"tied with the runner-up (within {memory_tie_text()})"
+        label = f"tied with runner-up ({memory_tie_text()})"
         notes.append(Line2D([], [], linestyle="", marker="$=$", color="black", label=label))
     if grid.undecided.any():
         notes.append(_undecided_handle(grid))
@@ -732,7 +734,7 @@ def _mark_undecided(ax, grid: FacetGrid) -> None:
 
 
 def memory_tie_text() -> str:
-    return f"{MEMORY_RESOLUTION_BYTES // 1024} KiB or {MEMORY_TIE_REL:.0%}"
+    return f"within {MEMORY_RESOLUTION_BYTES // 1024} KiB or {MEMORY_TIE_REL:.0%}"
 
 
 def draw_margin(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Figure:
@@ -750,7 +752,7 @@ def draw_margin(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fi
     fig.colorbar(image, ax=ax, label=f"best is {better} than the runner-up by (%)")
     tie = "tie (indistinct)"
     if grid.metric.name == "memory":
-        tie = f"tie (within {memory_tie_text()}; figures under {MEMORY_RESOLUTION_BYTES // 1024} "
+        tie = f"tie ({memory_tie_text()}; figures under {MEMORY_RESOLUTION_BYTES // 1024} "
         tie += "KiB count as that)"
     handles = [Line2D([], [], linestyle="", marker="$=$", color="tab:cyan", label=tie)]
     if grid.undecided.any():

@@ -287,7 +287,7 @@ def memory_table(grid: plot.FacetGrid, budget: int) -> list[str]:
     ``plot.MEMORY_RESOLUTION_BYTES`` (or 1%) of the runner-up's are counted as *tied* instead.
     """
     lines = [
-        f"Memory (peak extra bytes of one call; budget {human_bytes(budget)}; peaks within "
+        f"Memory (peak extra bytes of one call; budget {human_bytes(budget)}; peaks "
         f"{plot.memory_tie_text()} of each other count as tied):",
         "",
         "| method | largest peak | at | least memory in | tied for least in | cells over budget "
