@@ -1,11 +1,14 @@
 """Figures of a results CSV: per-method heatmaps over input size × kernel size, the fastest method
-per cell, and the fastest method's margin over the runner-up.
+per cell, the fastest method's margin over the runner-up, and, for a CSV measured under both
+allocators, what tuning glibc's malloc buys each method.
 
 The work is split in two so that tests can check what is drawn:
 
 - :func:`facet_grids` turns the tidy rows into :class:`FacetGrid` objects (plain arrays: the swept
   values, one 2D array per method, status masks, the winner per cell, the margin and the ties);
-- :func:`draw_facet` and :func:`draw_margin` turn one grid into a :class:`matplotlib.figure.Figure`.
+  :func:`allocator_gains` turns them into :class:`GainGrid` objects;
+- :func:`draw_facet`, :func:`draw_margin` and :func:`draw_allocator_gain` turn one grid into a
+  :class:`matplotlib.figure.Figure`.
 
 Nothing here touches pyplot's global state or saves files: the caller decides where figures go.
 """
@@ -13,8 +16,10 @@ Nothing here touches pyplot's global state or saves files: the caller decides wh
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -22,6 +27,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize, 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullFormatter
 from scipy.stats import mannwhitneyu
 
 from .cases import FACET_KEYS
@@ -79,6 +85,15 @@ PALETTE: tuple[str, ...] = (
 TIE_P_VALUE = 0.05
 #: Relative difference under which two memory figures count as a tie (memory has no samples).
 MEMORY_TIE_REL = 0.01
+#: Resolution of ``peak_bytes``: two memory figures within this many bytes count as equal.
+MEMORY_RESOLUTION_BYTES = 64 * 1024
+
+#: Results column naming the malloc configuration a row was measured under (old CSVs lack it).
+ALLOCATOR = "allocator"
+#: glibc's own adaptive malloc, what a plain program gets; also the allocator of old rows.
+DEFAULT_ALLOCATOR = "default"
+#: glibc with its thresholds fixed by ``mallopt``.
+STEADY_ALLOCATOR = "steady"
 
 
 def method_order(extra: Sequence[str] = ()) -> list[str]:
@@ -101,7 +116,10 @@ class FacetGrid:
 
     Attributes
     ----------
-    facet : the facet's values (``FACET_KEYS`` -> value).
+    facet : the facet's values (``FACET_KEYS`` -> value), plus ``allocator`` when the rows were
+        measured under more than one (so titles and file names of one-allocator CSVs stay as
+        they were).
+    allocator : the allocator of every row of the grid (``DEFAULT_ALLOCATOR`` for old CSVs).
     metric : the :class:`Metric` shown.
     per : calls per value (``time`` is multiplied by it).
     inputs, kernels : the swept (h, w) sizes along x and y, sorted.
@@ -109,10 +127,14 @@ class FacetGrid:
     contenders : the methods ranked for ``fastest`` / ``runner_up``: all but dispatchers
         (family ``auto``), which only repeat the method they pick (all, if nothing else is left).
     values : method -> float array (ny, nx); NaN where the method has no ``ok`` value.
+    unvalued : method -> bool array (ny, nx); an ``ok`` row without a usable value (an old CSV's
+        ``peak_bytes`` of 0 or nothing): drawn at the colour floor, never ranked.
     status : method -> str array (ny, nx); the row's status, ``""`` where there is no row.
     samples : method -> object array (ny, nx) of raw time samples (lists; empty when unknown).
     measured : bool (ny, nx): some method has a row for the cell (False = infeasible / not swept).
-    fastest : int (ny, nx): index into ``methods`` of the best value, -1 where nobody has one.
+    fastest : int (ny, nx): index into ``methods`` of the best value, -1 where nobody has one or
+        where the cell is ``undecided``.
+    undecided : bool (ny, nx): a contender's row is ``ok`` but ``unvalued``, so nobody is named.
     runner_up : int (ny, nx): index of the second best, -1 where fewer than two have a value.
     margin : float (ny, nx): runner-up value / best value for lower-is-better metrics (best /
         runner-up for gflops), so always >= 1; NaN without a runner-up.
@@ -121,6 +143,7 @@ class FacetGrid:
     """
 
     facet: dict[str, object]
+    allocator: str
     metric: Metric
     per: int
     inputs: list[tuple[int, int]]
@@ -128,10 +151,12 @@ class FacetGrid:
     methods: list[str]
     contenders: list[str]
     values: dict[str, np.ndarray]
+    unvalued: dict[str, np.ndarray]
     status: dict[str, np.ndarray]
     samples: dict[str, np.ndarray] = field(repr=False)
     measured: np.ndarray = field(repr=False)
     fastest: np.ndarray = field(repr=False)
+    undecided: np.ndarray = field(repr=False)
     runner_up: np.ndarray = field(repr=False)
     margin: np.ndarray = field(repr=False)
     tie: np.ndarray = field(repr=False)
@@ -153,7 +178,8 @@ class FacetGrid:
 
     @property
     def slug(self) -> str:
-        """A file-name-safe name of the facet, e.g. ``d5-s2-p0-float64``."""
+        """A file-name-safe name of the facet, e.g. ``d5-s2-p0-float64`` (``-steady`` appended
+        when the CSV holds several allocators)."""
         return facet_slug(self.facet)
 
 
@@ -178,6 +204,8 @@ def facet_label(facet: Mapping[str, object]) -> str:
         parts.append(f"batch {facet['batch']}")
     if facet.get("filters"):
         parts.append(f"filters {facet['filters']}")
+    if facet.get(ALLOCATOR):
+        parts.append(f"{facet[ALLOCATOR]} allocator")
     return ", ".join(parts)
 
 
@@ -191,6 +219,8 @@ def facet_slug(facet: Mapping[str, object]) -> str:
         slug += f"-n{facet['batch']}"
     if facet.get("filters"):
         slug += f"-f{facet['filters']}"
+    if facet.get(ALLOCATOR):
+        slug += "-" + re.sub(r"[^A-Za-z0-9_.]+", "-", str(facet[ALLOCATOR]))
     return slug
 
 
@@ -215,7 +245,40 @@ def machine_label(meta: Mapping[str, object]) -> str:
 
 def load(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     """The rows and sidecar of one results CSV (:class:`ResultsError` when unusable)."""
-    return read_rows(path), read_meta(path)
+    df = read_rows(path)
+    if ALLOCATOR not in df.columns:
+        df = _restore_allocator(df, path)
+    return df, read_meta(path)
+
+
+def _restore_allocator(df: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
+    # read_rows keeps only the columns it knows; until it knows `allocator`, take it from the file.
+    raw = pd.read_csv(path, usecols=lambda c: c == ALLOCATOR, dtype=str, keep_default_na=False)
+    if ALLOCATOR in raw.columns and len(raw) == len(df):
+        df = df.assign(**{ALLOCATOR: raw[ALLOCATOR].to_numpy()})
+    return df
+
+
+def allocators(df: pd.DataFrame) -> pd.Series:
+    """The allocator of every row: the ``allocator`` column, ``DEFAULT_ALLOCATOR`` where it is
+    missing or empty (old CSVs were all measured under glibc's own malloc)."""
+    if ALLOCATOR not in df.columns:
+        return pd.Series(DEFAULT_ALLOCATOR, index=df.index, dtype=object)
+    raw = df[ALLOCATOR].astype(object)
+    text = raw.where(raw.notna(), "").astype(str).str.strip()
+    return text.where(text != "", DEFAULT_ALLOCATOR)
+
+
+def metric_values(df: pd.DataFrame, metric: Metric) -> pd.Series:
+    """The numbers ``metric`` draws, one per row (NaN where there is none).
+
+    Memory is ``max(peak_bytes, tracemalloc_bytes)``: what newer CSVs store in ``peak_bytes``, and
+    for older ones (whose RSS figure reads 0 below its resolution) the best lower bound there is.
+    """
+    values = pd.to_numeric(df[metric.column], errors="coerce")
+    if metric.name == "memory" and "tracemalloc_bytes" in df.columns:
+        values = np.fmax(values, pd.to_numeric(df["tracemalloc_bytes"], errors="coerce"))
+    return values
 
 
 def select_methods(df: pd.DataFrame, methods: Sequence[str] | None) -> pd.DataFrame:
@@ -238,7 +301,7 @@ def facet_grids(
     methods: Sequence[str] | None = None,
     per: int = 1,
 ) -> list[FacetGrid]:
-    """One :class:`FacetGrid` per combination of ``FACET_KEYS`` present in ``df``.
+    """One :class:`FacetGrid` per combination of ``FACET_KEYS`` and allocator present in ``df``.
 
     Cost: O(rows) plus one Mann–Whitney test per cell.
 
@@ -253,15 +316,20 @@ def facet_grids(
         raise ResultsError(f"--per must be >= 1, got {per}")
     m = METRICS[metric]
     df = select_methods(df, methods)
-    values = pd.to_numeric(df[m.column], errors="coerce")
+    values = metric_values(df, m)
     usable = (df["status"] == "ok") & values.notna() & (values > 0)
     if not usable.any():
         raise ResultsError(f"no usable {m.name} values ({m.column}) in the results")
-    df = df.assign(value_=values.where(usable) * (per if m.scales_with_per else 1))
+    df = df.assign(
+        value_=values.where(usable) * (per if m.scales_with_per else 1), allocator_=allocators(df)
+    )
+    several = df["allocator_"].nunique() > 1
     grids = []
-    for key, part in df.groupby(list(FACET_KEYS), sort=True):
-        facet = dict(zip(FACET_KEYS, (_plain(k) for k in key), strict=True))
-        grids.append(_grid(part, facet, m, per))
+    for key, part in df.groupby([*FACET_KEYS, "allocator_"], sort=True):
+        facet = dict(zip(FACET_KEYS, (_plain(k) for k in key[:-1]), strict=True))
+        if several:
+            facet[ALLOCATOR] = key[-1]
+        grids.append(_grid(part, facet, key[-1], m, per))
     return grids
 
 
@@ -274,7 +342,7 @@ def _sizes(part: pd.DataFrame, what: str) -> list[tuple[int, int]]:
     return sorted(set(pairs))
 
 
-def _grid(part: pd.DataFrame, facet: dict, metric: Metric, per: int) -> FacetGrid:
+def _grid(part: pd.DataFrame, facet: dict, allocator: str, metric: Metric, per: int) -> FacetGrid:
     inputs = _sizes(part, "input")
     kernels = _sizes(part, "kernel")
     methods = [m for m in method_order(part["method"].unique()) if m in set(part["method"])]
@@ -282,6 +350,7 @@ def _grid(part: pd.DataFrame, facet: dict, metric: Metric, per: int) -> FacetGri
     yi = {s: i for i, s in enumerate(kernels)}
     shape = (len(kernels), len(inputs))
     values = {m: np.full(shape, np.nan) for m in methods}
+    unvalued = {m: np.zeros(shape, dtype=bool) for m in methods}
     status = {m: np.full(shape, "", dtype=object) for m in methods}
     samples = {m: np.empty(shape, dtype=object) for m in methods}
     for arr in samples.values():
@@ -290,6 +359,7 @@ def _grid(part: pd.DataFrame, facet: dict, metric: Metric, per: int) -> FacetGri
         y = yi[(int(row.kernel_h), int(row.kernel_w))]
         x = xi[(int(row.input_h), int(row.input_w))]
         values[row.method][y, x] = row.value_
+        unvalued[row.method][y, x] = row.status == "ok" and not np.isfinite(row.value_)
         status[row.method][y, x] = row.status
         samples[row.method][y, x] = list(row.samples_s)
     measured = np.zeros(shape, dtype=bool)
@@ -297,13 +367,19 @@ def _grid(part: pd.DataFrame, facet: dict, metric: Metric, per: int) -> FacetGri
         measured |= s != ""
     families = part.groupby("method")["family"].first()
     contenders = [m for m in methods if families.get(m) != "auto"] or methods
+    undecided = np.logical_or.reduce([unvalued[m] for m in contenders])
     fastest, runner_up, margin, tie = _rank(methods, contenders, values, samples, metric)
+    for ranked in (fastest, runner_up):
+        ranked[undecided] = -1
+    margin[undecided] = np.nan
+    tie[undecided] = False
     finite = np.concatenate([v[np.isfinite(v)] for v in values.values()])
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (1.0, 10.0)
     if vmin == vmax:  # one distinct value: widen so LogNorm has a range
         vmin, vmax = vmin / 2, vmax * 2
     return FacetGrid(
         facet=facet,
+        allocator=allocator,
         metric=metric,
         per=per,
         inputs=inputs,
@@ -311,10 +387,12 @@ def _grid(part: pd.DataFrame, facet: dict, metric: Metric, per: int) -> FacetGri
         methods=methods,
         contenders=contenders,
         values=values,
+        unvalued=unvalued,
         status=status,
         samples=samples,
         measured=measured,
         fastest=fastest,
+        undecided=undecided,
         runner_up=runner_up,
         margin=margin,
         tie=tie,
@@ -343,8 +421,10 @@ def _rank(
     for y, x in zip(*np.nonzero(count >= 2), strict=True):
         best, second = methods[fastest[y, x]], methods[runner_up[y, x]]
         a, b = values[best][y, x], values[second][y, x]
-        margin[y, x] = b / a if metric.lower_is_better else a / b
         tie[y, x] = is_tie(metric, a, b, samples[best][y, x], samples[second][y, x])
+        if metric.name == "memory":  # a ratio of figures under the resolution would be noise
+            a, b = max(a, MEMORY_RESOLUTION_BYTES), max(b, MEMORY_RESOLUTION_BYTES)
+        margin[y, x] = b / a if metric.lower_is_better else a / b
     return fastest, runner_up, margin, tie
 
 
@@ -353,10 +433,11 @@ def is_tie(metric: Metric, a: float, b: float, samples_a: list, samples_b: list)
 
     Timings (and gflops, which derive from them) use a two-sided Mann–Whitney U test on the raw
     samples (p > ``TIE_P_VALUE``); with fewer than 3 samples each they are never called a tie.
-    Memory has no samples: a tie is a relative difference under ``MEMORY_TIE_REL``.
+    Memory has no samples: a tie is a difference within ``MEMORY_RESOLUTION_BYTES`` or within
+    ``MEMORY_TIE_REL`` of the larger figure, whichever is larger.
     """
     if metric.name == "memory":
-        return abs(a - b) <= MEMORY_TIE_REL * max(a, b)
+        return abs(a - b) <= max(MEMORY_RESOLUTION_BYTES, MEMORY_TIE_REL * max(a, b))
     if len(samples_a) < 3 or len(samples_b) < 3:
         return False
     if len(set(samples_a) | set(samples_b)) == 1:
@@ -364,10 +445,105 @@ def is_tie(metric: Metric, a: float, b: float, samples_a: list, samples_b: list)
     return bool(mannwhitneyu(samples_a, samples_b, alternative="two-sided").pvalue > TIE_P_VALUE)
 
 
+@dataclass
+class GainGrid:
+    """What tuning glibc's malloc buys each method in one facet: ``time(default) / time(steady)``.
+
+    Attributes
+    ----------
+    facet : the facet's values (``FACET_KEYS`` -> value).
+    inputs, kernels : the swept (h, w) sizes along x and y, sorted.
+    methods : the methods with a ratio somewhere, in :func:`method_order`.
+    ratio : method -> float array (ny, nx) of the median time under ``DEFAULT_ALLOCATOR`` over the
+        median time under ``STEADY_ALLOCATOR`` (> 1: the steady allocator is faster); NaN where
+        either row is missing or not ``ok``.
+    """
+
+    facet: dict[str, object]
+    inputs: list[tuple[int, int]]
+    kernels: list[tuple[int, int]]
+    methods: list[str]
+    ratio: dict[str, np.ndarray]
+
+    @property
+    def input_labels(self) -> list[str]:
+        return [size_label(s) for s in self.inputs]
+
+    @property
+    def kernel_labels(self) -> list[str]:
+        return [size_label(s) for s in self.kernels]
+
+    @property
+    def title(self) -> str:
+        return facet_label(self.facet)
+
+    @property
+    def slug(self) -> str:
+        return facet_slug(self.facet)
+
+
+class GainStats(NamedTuple):
+    """A method's ``time(default) / time(steady)`` over the cells of one facet."""
+
+    median: float
+    max: float
+    cells: int
+
+
+def allocator_gains(df: pd.DataFrame, *, methods: Sequence[str] | None = None) -> list[GainGrid]:
+    """One :class:`GainGrid` per facet (``FACET_KEYS``) with rows under both allocators.
+
+    Empty when ``df`` was measured under one allocator only (every CSV older than the column).
+    """
+    alloc = allocators(df)
+    if not {DEFAULT_ALLOCATOR, STEADY_ALLOCATOR} <= set(alloc):
+        return []
+    df = select_methods(df, methods)
+    times = pd.to_numeric(df["time_median_s"], errors="coerce")
+    usable = (df["status"] == "ok") & (times > 0)
+    df = df.assign(time_=times.where(usable), allocator_=alloc)
+    grids = []
+    for key, part in df.groupby(list(FACET_KEYS), sort=True):
+        grid = _gain_grid(part, dict(zip(FACET_KEYS, (_plain(k) for k in key), strict=True)))
+        if grid.methods:
+            grids.append(grid)
+    return grids
+
+
+def _gain_grid(part: pd.DataFrame, facet: dict) -> GainGrid:
+    inputs, kernels = _sizes(part, "input"), _sizes(part, "kernel")
+    xi = {s: i for i, s in enumerate(inputs)}
+    yi = {s: i for i, s in enumerate(kernels)}
+    ok = part[part["time_"].notna()]
+    table = ok.pivot_table(
+        index=["method", "kernel_h", "kernel_w", "input_h", "input_w"],
+        columns="allocator_",
+        values="time_",
+        aggfunc="median",
+    )
+    ratio: dict[str, np.ndarray] = {}
+    if {DEFAULT_ALLOCATOR, STEADY_ALLOCATOR} <= set(table.columns):
+        both = (table[DEFAULT_ALLOCATOR] / table[STEADY_ALLOCATOR]).dropna()
+        for (method, kh, kw, ih, iw), r in both.items():
+            arr = ratio.setdefault(method, np.full((len(kernels), len(inputs)), np.nan))
+            arr[yi[(int(kh), int(kw))], xi[(int(ih), int(iw))]] = r
+    methods = [m for m in method_order(list(ratio)) if m in ratio]
+    return GainGrid(facet, inputs, kernels, methods, {m: ratio[m] for m in methods})
+
+
+def gain_stats(grid: GainGrid) -> dict[str, GainStats]:
+    """Per method, the median and largest ratio over the cells that have one, and their count."""
+    out = {}
+    for m in grid.methods:
+        r = grid.ratio[m][np.isfinite(grid.ratio[m])]
+        out[m] = GainStats(float(np.median(r)), float(r.max()), int(r.size))
+    return out
+
+
 # ---------------------------------------------------------------------------------- drawing
 
 
-def _cell_axes(ax, grid: FacetGrid) -> None:
+def _cell_axes(ax, grid: FacetGrid | GainGrid) -> None:
     ax.set_xticks(range(len(grid.inputs)), grid.input_labels, rotation=90, fontsize=7)
     ax.set_yticks(range(len(grid.kernels)), grid.kernel_labels, fontsize=7)
     ax.set_xlabel("input size n (n×n)")
@@ -400,6 +576,33 @@ def _mark_statuses(ax, grid: FacetGrid, method: str) -> set[str]:
     return shown
 
 
+#: Marker of an ``ok`` cell without a value, drawn at the colour floor.
+FLOOR_MARKER: dict[str, object] = {"marker": "v", "color": "white", "edgecolor": "black"}
+
+
+def floor_label(grid: FacetGrid) -> str:
+    return f"ok, no {grid.metric.label} (0 or empty in an old CSV): drawn at the colour floor"
+
+
+def _panel_data(grid: FacetGrid, method: str) -> np.ma.MaskedArray:
+    """A method's values with its ``unvalued`` cells at the floor, so no ``ok`` cell is blank."""
+    return np.ma.masked_invalid(np.where(grid.unvalued[method], grid.vmin, grid.values[method]))
+
+
+def _mark_floor(ax, grid: FacetGrid, method: str) -> bool:
+    ys, xs = np.nonzero(grid.unvalued[method])
+    if len(xs):
+        ax.scatter(xs, ys, marker=FLOOR_MARKER["marker"], s=14, facecolors=FLOOR_MARKER["color"],
+                   edgecolors=FLOOR_MARKER["edgecolor"], linewidths=0.6)  # fmt: skip
+    return bool(len(xs))
+
+
+def _floor_handle(grid: FacetGrid) -> Line2D:
+    return Line2D([], [], linestyle="", marker=FLOOR_MARKER["marker"],
+                  markerfacecolor=FLOOR_MARKER["color"], markeredgecolor=FLOOR_MARKER["edgecolor"],
+                  label=floor_label(grid))  # fmt: skip
+
+
 def _panel_grid(count: int) -> tuple[int, int]:
     cols = min(4, count)
     return -(-count // cols), cols
@@ -418,10 +621,12 @@ def draw_facet(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fig
     norm = value_norm(grid)
     image = None
     shown: set[str] = set()
+    floored = False
     for ax, method in zip(axes, grid.methods, strict=False):
-        data = np.ma.masked_invalid(grid.values[method])
+        data = _panel_data(grid, method)
         image = ax.imshow(data, origin="lower", cmap="viridis", norm=norm, aspect="auto")
         shown |= _mark_statuses(ax, grid, method)
+        floored |= _mark_floor(ax, grid, method)
         ax.set_title(method, fontsize=9)
         _cell_axes(ax, grid)
     fig.colorbar(image, ax=axes[: len(grid.methods)].tolist(), label=colorbar_label(grid))
@@ -437,6 +642,9 @@ def draw_facet(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fig
                    label=STATUS_MARKERS[s]["label"])
             for s in STATUS_MARKERS if s in shown
         ]  # fmt: skip
+    if floored:
+        handles.append(_floor_handle(grid))
+    handles += _fastest_notes(grid)
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=8)
     fig.suptitle(_suptitle(grid, meta, grid.metric.label))
     return fig
@@ -467,8 +675,10 @@ def draw_fastest(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> F
     ax = fig.subplots()
     winners = _draw_fastest(ax, grid)
     ax.set_title("")
-    handles = _winner_handles(grid, winners)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8)
+    notes = _fastest_notes(grid)
+    handles = _winner_handles(grid, winners) + notes
+    cols = min(len(handles), 2 if notes else 3)
+    fig.legend(handles=handles, loc="outside lower center", ncols=cols, fontsize=8)
     fig.suptitle(_suptitle(grid, meta, f"{best_word(grid)} method"))
     return fig
 
@@ -488,10 +698,43 @@ def _draw_fastest(ax, grid: FacetGrid) -> list[str]:
     for y, x in zip(*np.nonzero(grid.fastest >= 0), strict=True):
         m = grid.methods[grid.fastest[y, x]]
         ink = "white" if luminance(colors[m]) < 0.5 else "black"
-        ax.text(x, y, codes[m], ha="center", va="center", fontsize=7, color=ink)
+        ax.text(x, y, fastest_code(grid, y, x, codes), ha="center", va="center", fontsize=7,
+                color=ink)  # fmt: skip
+    _mark_undecided(ax, grid)
     ax.set_title(f"{best_word(grid)} method", fontsize=9)
     _cell_axes(ax, grid)
     return [m for i, m in enumerate(grid.methods) if (grid.fastest == i).any()]
+
+
+def fastest_code(grid: FacetGrid, y: int, x: int, codes: Mapping[str, str]) -> str:
+    """The code written in a cell of the best-method map: memory ties carry a ``=``, since peaks
+    within the resolution say nothing about which method needs less."""
+    code = codes[grid.methods[grid.fastest[y, x]]]
+    return code + "=" if grid.metric.name == "memory" and grid.tie[y, x] else code
+
+
+def _fastest_notes(grid: FacetGrid) -> list[Line2D]:
+    notes = []
+    if grid.metric.name == "memory" and (grid.tie & (grid.fastest >= 0)).any():
+        label = f"tied with runner-up ({memory_tie_text()})"
+        notes.append(Line2D([], [], linestyle="", marker="$=$", color="black", label=label))
+    if grid.undecided.any():
+        notes.append(_undecided_handle(grid))
+    return notes
+
+
+def _undecided_handle(grid: FacetGrid) -> Line2D:
+    return Line2D([], [], linestyle="", marker="$?$", color="black",
+                  label=f"undecided: an ok method has no {grid.metric.label}")  # fmt: skip
+
+
+def _mark_undecided(ax, grid: FacetGrid) -> None:
+    for y, x in zip(*np.nonzero(grid.undecided), strict=True):
+        ax.text(x, y, "?", ha="center", va="center", fontsize=7, color="black")
+
+
+def memory_tie_text() -> str:
+    return f"within {MEMORY_RESOLUTION_BYTES // 1024} KiB or {MEMORY_TIE_REL:.0%}"
 
 
 def draw_margin(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Figure:
@@ -503,22 +746,64 @@ def draw_margin(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fi
     image = ax.imshow(pct, origin="lower", cmap="magma_r", vmin=0, vmax=top, aspect="auto")
     ys, xs = np.nonzero(grid.tie)
     ax.scatter(xs, ys, marker="$=$", s=30, color="tab:cyan")
+    _mark_undecided(ax, grid)
     _cell_axes(ax, grid)
     better = "faster" if grid.metric.name != "memory" else "smaller"
     fig.colorbar(image, ax=ax, label=f"best is {better} than the runner-up by (%)")
-    fig.legend(
-        handles=[
-            Line2D([], [], linestyle="", marker="$=$", color="tab:cyan", label="tie (indistinct)")
-        ],
-        loc="outside lower center",
-        fontsize=8,
-    )
+    tie = "tie (indistinct)"
+    if grid.metric.name == "memory":
+        tie = f"tie ({memory_tie_text()}; figures under {MEMORY_RESOLUTION_BYTES // 1024} "
+        tie += "KiB count as that)"
+    handles = [Line2D([], [], linestyle="", marker="$=$", color="tab:cyan", label=tie)]
+    if grid.undecided.any():
+        handles.append(_undecided_handle(grid))
+    fig.legend(handles=handles, loc="outside lower center", fontsize=8)
     fig.suptitle(_suptitle(grid, meta, f"margin of the {best_word(grid)} method"))
     return fig
 
 
-def _suptitle(grid: FacetGrid, meta: Mapping[str, object] | None, what: str) -> str:
+def _suptitle(grid: FacetGrid | GainGrid, meta: Mapping[str, object] | None, what: str) -> str:
     return f"{what} — {grid.title}\n{machine_label(meta or {})}"
+
+
+GAIN_TICKS = (0.125, 0.25, 0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 4, 8)
+
+
+def gain_norm(grid: GainGrid) -> LogNorm:
+    """A log scale symmetric about 1 (a 2× gain and a 2× loss are equally far from white)."""
+    finite = np.concatenate([r[np.isfinite(r)] for r in grid.ratio.values()])
+    top = float(np.max(np.abs(np.log(finite)))) if finite.size else 0.0
+    top = float(np.exp(max(top, np.log(1.1))))
+    return LogNorm(vmin=1 / top, vmax=top)
+
+
+def draw_allocator_gain(grid: GainGrid, meta: Mapping[str, object] | None = None) -> Figure:
+    """A panel per method of ``time(default) / time(steady)``, annotated; blank where either
+    allocator's row is missing or not ``ok``. Red: tuning glibc's malloc makes the method faster."""
+    rows, cols = _panel_grid(len(grid.methods))
+    fig = Figure(figsize=(3.6 * cols + 1.5, 3.2 * rows + 1.2), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    norm, cmap = gain_norm(grid), "RdBu_r"
+    image = None
+    for ax, method in zip(axes, grid.methods, strict=False):
+        data = np.ma.masked_invalid(grid.ratio[method])
+        image = ax.imshow(data, origin="lower", cmap=cmap, norm=norm, aspect="auto")
+        for y, x in zip(*np.nonzero(np.isfinite(grid.ratio[method])), strict=True):
+            value = grid.ratio[method][y, x]
+            ink = "white" if luminance(image.cmap(norm(value))) < 0.5 else "black"
+            ax.text(x, y, f"{value:.2f}", ha="center", va="center", fontsize=6, color=ink)
+        ax.set_title(method, fontsize=9)
+        _cell_axes(ax, grid)
+    for ax in axes[len(grid.methods) :]:
+        ax.set_visible(False)
+    bar = fig.colorbar(image, ax=axes[: len(grid.methods)].tolist(),
+                       label="default / steady time (> 1: tuning helps)")  # fmt: skip
+    bar.set_ticks([t for t in GAIN_TICKS if norm.vmin <= t <= norm.vmax])
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    bar.ax.yaxis.set_minor_formatter(NullFormatter())
+    what = "what tuning glibc's malloc would buy: median time, default / steady"
+    fig.suptitle(_suptitle(grid, meta, what))
+    return fig
 
 
 def figures(
@@ -530,7 +815,13 @@ def figures(
 ) -> list[tuple[str, Figure]]:
     """Every figure of one results CSV as ``(file stem, Figure)`` pairs, e.g.
     ``("time-d0-s1-p0-float64", fig)``, ``("time-d0-s1-p0-float64-fastest", fig)`` and
-    ``("time-d0-s1-p0-float64-margin", fig)``."""
+    ``("time-d0-s1-p0-float64-margin", fig)``.
+
+    A CSV with rows under both allocators gets these per allocator
+    (``time-d0-s1-p0-float64-default``, ``time-d0-s1-p0-float64-steady-fastest``, ...) and,
+    whatever the metric, one
+    ``allocator-gain-d0-s1-p0-float64`` figure per facet (see :func:`draw_allocator_gain`).
+    """
     df, meta = load(path)
     out = []
     for grid in facet_grids(df, metric, methods=methods, per=per):
@@ -538,4 +829,6 @@ def figures(
         out.append((stem, draw_facet(grid, meta)))
         out.append((f"{stem}-fastest", draw_fastest(grid, meta)))
         out.append((f"{stem}-margin", draw_margin(grid, meta)))
+    for gain in allocator_gains(df, methods=methods):
+        out.append((f"allocator-gain-{gain.slug}", draw_allocator_gain(gain, meta)))
     return out

@@ -107,7 +107,9 @@ def claims_section(df: pd.DataFrame) -> list[str]:
         "## The study's claims",
         "",
         f"Only the study's three methods ({', '.join(STUDY_METHODS)}) are compared here, as in "
-        "the study. A cell counts when at least two of them have an `ok` time there.",
+        "the study. A cell counts when at least two of them have an `ok` time there. Where rows "
+        f"were measured under both allocators, only the `{plot.DEFAULT_ALLOCATOR}` ones count "
+        "(glibc's own malloc, what the study's plain program got).",
         "",
         "| # | claim | verdict | numbers | rule |",
         "|---|---|---|---|---|",
@@ -152,7 +154,7 @@ def could_not_see_section(loaded: list[tuple[Path, pd.DataFrame, dict]]) -> list
 def csv_section(path: Path, df: pd.DataFrame, out_dir: Path, budget: int) -> list[str]:
     lines = [f"## `{path.name}`", ""]
     grids = plot.facet_grids(df, "time")
-    has_memory = pd.to_numeric(df["peak_bytes"], errors="coerce").gt(0).any()
+    has_memory = plot.metric_values(df, plot.METRICS["memory"]).gt(0).any()
     memory = {g.slug: g for g in plot.facet_grids(df, "memory")} if has_memory else {}
     for grid in grids:
         lines += [f"### {grid.title}", ""]
@@ -170,6 +172,38 @@ def csv_section(path: Path, df: pd.DataFrame, out_dir: Path, budget: int) -> lis
         lines += [*slowdown_table(grid), ""]
         if grid.slug in memory:
             lines += [*memory_table(memory[grid.slug], budget), ""]
+    return lines + allocator_gain_section(path, df, out_dir)
+
+
+def allocator_gain_section(path: Path, df: pd.DataFrame, out_dir: Path) -> list[str]:
+    """Per facet measured under both allocators, what tuning glibc's malloc buys each method."""
+    gains = plot.allocator_gains(df)
+    if not gains:
+        return []
+    lines = [
+        f"### What tuning glibc's malloc would buy (`{path.name}`)",
+        "",
+        f"Median time under `{plot.DEFAULT_ALLOCATOR}` (glibc's own adaptive malloc, what a plain "
+        f"program gets) / median time under `{plot.STEADY_ALLOCATOR}` (thresholds fixed with "
+        "`mallopt`), per cell where both rows are `ok`; above 1, tuning makes the method faster.",
+        "",
+    ]
+    for gain in gains:
+        lines += [f"#### {gain.title}", ""]
+        figure = path.with_suffix("") / f"allocator-gain-{gain.slug}.png"
+        if figure.is_file():
+            lines += [f"![allocator gain, {gain.title}]({_link(figure, out_dir)})", ""]
+        lines += [*allocator_gain_table(gain), ""]
+    return lines
+
+
+def allocator_gain_table(gain: plot.GainGrid) -> list[str]:
+    lines = [
+        "| method | cells | median default / steady | largest default / steady |",
+        "|---|---|---|---|",
+    ]
+    for m, stats in plot.gain_stats(gain).items():
+        lines.append(f"| {m} | {stats.cells} | {stats.median:.2f}× | {stats.max:.2f}× |")
     return lines
 
 
@@ -181,14 +215,20 @@ def fastest_table(grid: plot.FacetGrid) -> list[str]:
     """Kernel sizes down, input sizes across, the fastest method's code in each cell."""
     codes = plot.method_codes(grid.methods)
     lines = ["Fastest method per cell (rows: kernel f, columns: input n; `·` no value, "
-             "`=` tie with the runner-up):", ""]  # fmt: skip
+             "`=` tie with the runner-up, `?` undecided: an `ok` method has no value):",
+             ""]  # fmt: skip
     lines.append("| f \\ n | " + " | ".join(grid.input_labels) + " |")
     lines.append("|---" * (len(grid.inputs) + 1) + "|")
     for y in range(len(grid.kernels) - 1, -1, -1):
         cells = []
         for x in range(len(grid.inputs)):
             i = grid.fastest[y, x]
-            cells.append("·" if i < 0 else codes[grid.methods[i]] + ("=" if grid.tie[y, x] else ""))
+            if grid.undecided[y, x]:
+                cells.append("?")
+            else:
+                cells.append(
+                    "·" if i < 0 else codes[grid.methods[i]] + ("=" if grid.tie[y, x] else "")
+                )
         lines.append(f"| {grid.kernel_labels[y]} | " + " | ".join(cells) + " |")
     used = [m for i, m in enumerate(grid.methods) if (grid.fastest == i).any()]
     lines += ["", "Codes: " + ", ".join(f"{codes[m]} = {m}" for m in used)]
@@ -241,16 +281,25 @@ def slowdown_table(grid: plot.FacetGrid) -> list[str]:
 
 
 def memory_table(grid: plot.FacetGrid, budget: int) -> list[str]:
+    """Per method its largest peak, where it needs the least memory, and the cells over budget.
+
+    *Least memory in* counts the cells it needs the least outright; peaks within
+    ``plot.MEMORY_RESOLUTION_BYTES`` (or 1%) of the runner-up's are counted as *tied* instead.
+    """
     lines = [
-        f"Memory (peak extra bytes of one call; budget {human_bytes(budget)}):",
+        f"Memory (peak extra bytes of one call; budget {human_bytes(budget)}; peaks "
+        f"{plot.memory_tie_text()} of each other count as tied):",
         "",
-        "| method | largest peak | at | cells over budget | smallest such cell |",
-        "|---|---|---|---|---|",
+        "| method | largest peak | at | least memory in | tied for least in | cells over budget "
+        "| smallest such cell |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for m in grid.methods:
+    for i, m in enumerate(grid.methods):
         peak = grid.values[m]
         if not np.isfinite(peak).any():
             continue
+        won = int(((grid.fastest == i) & ~grid.tie).sum())
+        tied = int((((grid.fastest == i) | (grid.runner_up == i)) & grid.tie).sum())
         y, x = np.unravel_index(np.nanargmax(peak), peak.shape)
         over = np.argwhere(np.nan_to_num(peak) > budget)
         first = "–"
@@ -259,8 +308,16 @@ def memory_table(grid: plot.FacetGrid, budget: int) -> list[str]:
             first = f"n={grid.input_labels[ox]}, f={grid.kernel_labels[oy]}"
         lines.append(
             f"| {m} | {human_bytes(np.nanmax(peak))} | n={grid.input_labels[x]}, "
-            f"f={grid.kernel_labels[y]} | {len(over)} | {first} |"
+            f"f={grid.kernel_labels[y]} | {won} | {tied} | {len(over)} | {first} |"
         )
+    unvalued = sum(int(u.sum()) for u in grid.unvalued.values())
+    if unvalued:
+        lines += [
+            "",
+            f"{unvalued} `ok` rows have no peak (0 or empty in an older CSV: under the RSS "
+            f"resolution); no method is ranked in the {int(grid.undecided.sum())} cells they are "
+            "in.",
+        ]
     return lines
 
 

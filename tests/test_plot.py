@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.newformat import read_text, write_allocators
 from fixtures.synthetic import (
     fft_cost,
     shift_add_cost,
@@ -284,3 +285,183 @@ def test_cli_several_csvs_get_a_folder_each(tmp_path):
     df, meta = plot.load(b)
     (g,) = plot.facet_grids(df, "time")
     assert "Other CPU, 2 threads" in plot.draw_facet(g, meta)._suptitle.get_text()
+
+
+# ------------------------------------------------------------------ allocators (new CSV format)
+
+
+def slower(model, factor):
+    return {m: (lambda c, cost=cost: factor * cost(c)) for m, cost in model.items()}
+
+
+@pytest.fixture
+def two_allocators(tmp_path):
+    # Under the default allocator fft pays twice: the winners differ between the two allocators.
+    default = {**MODEL, "fft": lambda c: 2 * fft_cost(c)}
+    return write_allocators(tmp_path / "two.csv", {"default": default, "steady": MODEL},
+                            INPUTS, KERNELS)  # fmt: skip
+
+
+def test_allocator_is_read_from_new_csvs_and_defaults_for_old_ones(two_allocators, study_csv):
+    df, _ = plot.load(two_allocators)
+    assert sorted(set(plot.allocators(df))) == ["default", "steady"]
+    old, _ = plot.load(study_csv)
+    assert set(plot.allocators(old)) == {"default"}
+    blank = pd.DataFrame({"allocator": ["", np.nan, " steady "]})
+    assert list(plot.allocators(blank)) == ["default", "default", "steady"]
+
+
+def test_each_allocator_is_its_own_facet(two_allocators):
+    df, _ = plot.load(two_allocators)
+    default, steady = plot.facet_grids(df, "time")
+    assert (default.allocator, steady.allocator) == ("default", "steady")
+    assert (default.slug, steady.slug) == ("d0-s1-p0-float64-default", "d0-s1-p0-float64-steady")
+    assert steady.title.endswith("float64, steady allocator")
+    for grid in (default, steady):
+        rows = df[plot.allocators(df) == grid.allocator]
+        ok = rows[rows["status"] == "ok"]
+        table = ok.pivot_table(index=["kernel_h", "input_h"], columns="method",
+                               values="time_median_s")  # fmt: skip
+        for (f, n), method in table.idxmin(axis=1).items():
+            y, x = grid.kernels.index((f, f)), grid.inputs.index((n, n))
+            assert grid.methods[grid.fastest[y, x]] == method
+            assert grid.values[method][y, x] == pytest.approx(table.loc[(f, n), method])
+    # the allocators disagree somewhere, so a grouping that mixed them would be caught
+    assert (default.fastest != steady.fastest).any()
+
+
+def test_one_allocator_keeps_the_old_names(tmp_path):
+    csv = write_allocators(tmp_path / "s.csv", {"steady": MODEL}, [8, 16], [1, 3])
+    (g,) = plot.facet_grids(plot.load(csv)[0], "time")
+    assert g.allocator == "steady"
+    assert g.slug == "d0-s1-p0-float64" and "allocator" not in g.title
+    assert plot.allocator_gains(plot.load(csv)[0]) == []
+
+
+def test_allocator_gain_is_default_over_steady_median_time(tmp_path):
+    default = {**slower(MODEL, 1.5), "shift-add": lambda c: "error" if c.kernel_size[0] == 3 else
+               shift_add_cost(c)}  # fmt: skip
+    steady = {**MODEL, "strided-view": lambda c: "skipped" if c.input_size[0] == 16 else
+              strided_view_cost(c)}  # fmt: skip
+    csv = write_allocators(tmp_path / "g.csv", {"default": default, "steady": steady},
+                           [8, 16, 32], [1, 3])  # fmt: skip
+    df, _ = plot.load(csv)
+    (g,) = plot.allocator_gains(df)
+    assert g.slug == "d0-s1-p0-float64" and g.facet["depth"] == 0
+    alloc = plot.allocators(df)
+    y, x = g.kernels.index((1, 1)), g.inputs.index((32, 32))
+    cell = (df.input_h == 32) & (df.kernel_h == 1) & (df.method == "fft")
+    expected = (df[cell & (alloc == "default")].time_median_s.iloc[0]
+                / df[cell & (alloc == "steady")].time_median_s.iloc[0])  # fmt: skip
+    assert g.ratio["fft"][y, x] == pytest.approx(expected)
+    # blank where either allocator's row is not ok
+    assert np.isnan(g.ratio["shift-add"][g.kernels.index((3, 3))]).all()
+    assert np.isnan(g.ratio["strided-view"][:, g.inputs.index((16, 16))]).all()
+    stats = plot.gain_stats(g)
+    finite = g.ratio["fft"][np.isfinite(g.ratio["fft"])]
+    assert stats["fft"] == (pytest.approx(np.median(finite)), pytest.approx(finite.max()), 6)
+    assert stats["shift-add"].cells == 3 and stats["shift-add"].median == pytest.approx(1, abs=0.05)
+    assert stats["strided-view"].cells == 4
+
+
+def test_allocator_gain_figure_is_centred_on_one_and_annotated(two_allocators):
+    (g,) = plot.allocator_gains(plot.load(two_allocators)[0])
+    fig = plot.draw_allocator_gain(g, {"cpu_model": "Test CPU"})
+    panels = [ax for ax in fig.axes if ax.get_title() in g.methods]
+    assert [ax.get_title() for ax in panels] == g.methods
+    norm = panels[0].images[0].norm
+    assert isinstance(norm, LogNorm) and norm.vmin == pytest.approx(1 / norm.vmax)
+    assert norm.vmax >= max(np.nanmax(r) for r in g.ratio.values())
+    assert panels[0].images[0].cmap.name == "RdBu_r"
+    (fft,) = [ax for ax in panels if ax.get_title() == "fft"]
+    written = {t.get_position(): t.get_text() for t in fft.texts}
+    ys, xs = np.nonzero(np.isfinite(g.ratio["fft"]))
+    assert written == {(x, y): f"{g.ratio['fft'][y, x]:.2f}" for y, x in zip(ys, xs, strict=True)}
+    assert np.ma.getmaskarray(fft.images[0].get_array())[~np.isfinite(g.ratio["fft"])].all()
+    assert "default / steady" in fig._suptitle.get_text()
+
+
+def test_cli_draws_each_allocator_and_the_gain(two_allocators, tmp_path):
+    out = tmp_path / "figs"
+    result = CliRunner().invoke(app, ["plot", str(two_allocators), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [Path(p).name for p in result.output.split()] == [
+        "time-d0-s1-p0-float64-default.png",
+        "time-d0-s1-p0-float64-default-fastest.png",
+        "time-d0-s1-p0-float64-default-margin.png",
+        "time-d0-s1-p0-float64-steady.png",
+        "time-d0-s1-p0-float64-steady-fastest.png",
+        "time-d0-s1-p0-float64-steady-margin.png",
+        "allocator-gain-d0-s1-p0-float64.png",
+    ]
+
+
+# ------------------------------------------------------------------------ memory a user can trust
+
+
+def memory_csv(tmp_path, peaks, tracemalloc=None, name="mem.csv"):
+    """A one-cell-per-kernel CSV whose peaks are ``peaks[method]`` (tracemalloc likewise)."""
+    model = {m: (lambda c: 1e-3) for m in peaks}
+    csv = write_results(tmp_path / name, model, [64], [1, 3],
+                        peak=lambda m, c: peaks[m])  # fmt: skip
+    if tracemalloc:
+        raw = read_text(csv)
+        raw["tracemalloc_bytes"] = raw["method"].map(lambda m: str(tracemalloc.get(m, "")))
+        raw.to_csv(csv, index=False)
+    return csv
+
+
+def test_memory_ties_within_the_resolution(tmp_path):
+    mib = 1 << 20
+    res = plot.MEMORY_RESOLUTION_BYTES
+    assert res == 64 * 1024
+    memory = plot.METRICS["memory"]
+    assert plot.is_tie(memory, mib, mib + res, [], [])
+    assert not plot.is_tie(memory, mib, mib + res + 1, [], [])
+    assert not plot.is_tie(memory, 1000, res + 2000, [], [])
+    assert plot.is_tie(memory, 1000 * mib, 1005 * mib, [], []), "1% of the larger is wider"
+    csv = memory_csv(tmp_path, {"a": 5 * mib, "b": 5 * mib + 40_000, "c": 50 * mib})
+    (g,) = plot.facet_grids(plot.load(csv)[0], "memory")
+    assert g.tie.all()
+    ax = plot.draw_fastest(g).axes[0]
+    assert {t.get_text() for t in ax.texts} == {plot.method_codes(g.methods)["a"] + "="}
+    legend = [t.get_text() for t in plot.draw_fastest(g).legends[0].get_texts()]
+    assert any(text == "tied with runner-up (within 64 KiB or 1%)" for text in legend)
+
+
+def test_memory_margin_reads_small_peaks_as_the_resolution(tmp_path):
+    csv = memory_csv(tmp_path, {"a": 4096, "b": 200_000})
+    (g,) = plot.facet_grids(plot.load(csv)[0], "memory")
+    assert not g.tie.any()
+    np.testing.assert_allclose(g.margin, 200_000 / plot.MEMORY_RESOLUTION_BYTES)
+
+
+def test_memory_is_the_larger_of_rss_and_tracemalloc(tmp_path):
+    csv = memory_csv(tmp_path, {"a": 0, "b": 300_000}, tracemalloc={"a": 500_000, "b": 100})
+    (g,) = plot.facet_grids(plot.load(csv)[0], "memory")
+    np.testing.assert_array_equal(g.values["a"], 500_000)
+    np.testing.assert_array_equal(g.values["b"], 300_000)
+    assert {g.methods[i] for i in g.fastest.ravel()} == {"b"}
+
+
+def test_an_old_zero_peak_is_drawn_at_the_floor_and_never_ranked(tmp_path):
+    # An old CSV: RSS read 0 below its resolution and no tracemalloc figure.
+    csv = memory_csv(tmp_path, {"a": 0, "b": 1 << 30})
+    (g,) = plot.facet_grids(plot.load(csv)[0], "memory")
+    assert g.unvalued["a"].all() and not g.unvalued["b"].any()
+    assert np.isnan(g.values["a"]).all()
+    assert g.undecided.all() and (g.fastest == -1).all() and (g.runner_up == -1).all()
+    assert np.isnan(g.margin).all()
+    fig = plot.draw_facet(g)
+    (ax,) = [a for a in fig.axes if a.get_title() == "a"]
+    drawn = ax.images[0].get_array()
+    assert not np.ma.getmaskarray(drawn).any(), "an ok cell is never blank"
+    np.testing.assert_array_equal(drawn, g.vmin)
+    (marks,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(marks.get_offsets()) == g.unvalued["a"].sum()
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert plot.floor_label(g) in legend
+    assert "0 or empty in an old CSV" in plot.floor_label(g)
+    assert any(text.startswith("undecided") for text in legend)
+    (best,) = [a for a in fig.axes if a.get_title() == "least memory method"]
+    assert {t.get_text() for t in best.texts} == {"?"}

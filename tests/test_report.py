@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.newformat import write_allocators
 from fixtures.synthetic import (
     fft_cost,
     shift_add_cost,
@@ -18,6 +19,7 @@ from fixtures.synthetic import (
 from typer.testing import CliRunner
 
 from convbench import claims, plot, report
+from convbench.claims import human_bytes
 from convbench.cli import app
 from convbench.errors import ResultsError
 from convbench.results import read_rows
@@ -99,19 +101,86 @@ def test_claim_4_counts_its_three_parts(tmp_path):
     assert claims.claim_4(rows(tmp_path, nothing, **kw)).verdict == "not reproduced"
 
 
-def test_claim_5_memory_spike(tmp_path):
-    def peak(method, case):
-        return view_bytes(case) if method == "strided-view" else 4 * 400 * 400 * 5 * 8
+MEM = {"inputs": (100, 256, 400), "kernels": (3, 33, 63), "depth": 5, "stride": 2}
 
-    kw = {"inputs": (100, 400), "kernels": (3, 33), "depth": 5, "stride": 2}
-    c = claims.claim_5(rows(tmp_path, STUDY, peak=peak, **kw))
-    assert c.verdict == "reproduced"
-    ratio = view_bytes(claims_case(400, 33)) / (4 * 400 * 400 * 5 * 8)
-    assert f"{ratio:.1f}×" in c.evidence
-    flat = claims.claim_5(rows(tmp_path, STUDY, peak=lambda m, c: 1000, **kw))
-    assert flat.verdict == "not reproduced"
-    assert claims.claim_5(rows(tmp_path, STUDY, peak=peak, inputs=(100,), kernels=(3,),
-                               depth=5, stride=2)).verdict == "no data"  # fmt: skip
+
+def spike(factor):
+    """The view's own bytes, times ``factor`` above n = 350."""
+    return lambda m, c: view_bytes(c) * (factor if c.input_size[0] > claims.MEMORY_INPUT else 1)
+
+
+@pytest.mark.parametrize(
+    ("factor", "verdict"), [(20, "reproduced"), (3, "partly"), (1, "not reproduced")]
+)
+def test_claim_5_judges_the_threshold_per_view_element(tmp_path, factor, verdict):
+    c = claims.claim_5(rows(tmp_path, STUDY, peak=spike(factor), **MEM))
+    assert c.verdict == verdict
+    top, near = claims_case(400, 63), claims_case(256, 63)
+    assert "(n=400, f=63); at n=256, f=63" in c.evidence
+    assert f"{factor:.1f}× per element" in c.evidence
+    grows = view_bytes(top) / view_bytes(near)
+    assert f"{factor * grows:.1f}× the bytes for {grows:.1f}× the view's elements" in c.evidence
+
+
+def test_claim_5_not_reproduced_when_the_same_peak_is_already_below_350(tmp_path):
+    # The study's situation: the view's bytes grow with its size only, and a kernel of 63 at
+    # n = 256 already costs what the kernel of 33 costs at n = 400.
+    c = claims.claim_5(rows(tmp_path, STUDY, peak=spike(1), **MEM))
+    assert c.verdict == "not reproduced"
+    largest = human_bytes(view_bytes(claims_case(256, 63)))
+    assert f"largest peak at n ≤ 350: {largest} (n=256, f=63)" in c.evidence
+    # a far larger fft-relative peak, as the old rule measured, changes nothing
+    low_fft = claims.claim_5(rows(tmp_path, STUDY, peak=lambda m, c: (
+        view_bytes(c) if m == "strided-view" else 1000), **MEM))  # fmt: skip
+    assert low_fft.verdict == "not reproduced"
+
+
+def test_claim_5_reads_small_and_old_zero_peaks_honestly(tmp_path):
+    # Below the resolution a figure counts as the resolution; an old zero does not count at all.
+    res = plot.MEMORY_RESOLUTION_BYTES
+
+    def peak(m, c):
+        f = c.kernel_size[0]
+        if c.input_size[0] <= claims.MEMORY_INPUT:
+            return 0 if f == 33 else 1
+        return {3: 50, 33: 200, 63: 100}[f] * res
+
+    c = claims.claim_5(rows(tmp_path, STUDY, peak=peak, **MEM))
+    assert "(n=400, f=63); at n=256, f=63: 1 B (counted as 64.0 KiB)" in c.evidence
+    assert "100.0× the bytes" in c.evidence
+    ratio = 100 / (view_bytes(claims_case(400, 63)) / view_bytes(claims_case(256, 63)))
+    assert f"{ratio:.1f}× per element" in c.evidence
+
+
+def test_claim_5_no_data(tmp_path):
+    below = claims.claim_5(rows(tmp_path, STUDY, peak=spike(20), inputs=(100, 256),
+                                kernels=(3,), depth=5, stride=2))  # fmt: skip
+    assert below.verdict == "no data" and "n > 350" in below.evidence
+    # a kernel only above 350 has nothing comparable below it
+    model = {"strided-view": lambda c: 1e-3 if c.input_size[0] > 350 or c.kernel_size[0] < 9
+             else "skipped"}  # fmt: skip
+    apart = claims.claim_5(rows(tmp_path, model, peak=spike(20), inputs=(100, 400),
+                                kernels=(3, 33), depth=5, stride=2))  # fmt: skip
+    assert apart.verdict == "reproduced"  # f = 3 is on both sides
+    crossed = {"strided-view": lambda c: 1e-3 if (c.kernel_size[0] == 33) == (c.input_size[0] > 350)
+               else "skipped"}  # fmt: skip
+    none = claims.claim_5(rows(tmp_path, crossed, peak=spike(20), inputs=(40, 400),
+                               kernels=(3, 33), depth=5, stride=2))  # fmt: skip
+    assert none.verdict == "no data" and "both sides of n = 350" in none.evidence
+
+
+def test_claims_use_the_default_allocator_rows_only(tmp_path):
+    default = {"fft": fixed(1e-4), "shift-add": fixed(2e-4), "strided-view": fixed(3e-4)}
+    steady = {"fft": fixed(5e-4), "shift-add": fixed(1e-4), "strided-view": fixed(3e-4)}
+    csv = write_allocators(tmp_path / "two.csv", {"default": default, "steady": steady},
+                           (8, 16, 32), (1, 3, 9))  # fmt: skip
+    df, _ = plot.load(csv)
+    assert claims.claim_1(df).verdict == "reproduced"
+    cells = len(df) // 6
+    assert f"{cells} of {cells} cells" in claims.claim_1(df).evidence
+    steady_only = df[plot.allocators(df) == "steady"]
+    assert claims.claim_1(steady_only).verdict == "not reproduced"
+    assert len(claims.one_allocator(df)) == len(df) // 2
 
 
 def claims_case(n, f):
@@ -224,3 +293,54 @@ def test_cli_report_bad_input_exit_2(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path / "none.csv")])
     assert result.exit_code == 2
     assert "no such results file" in result.output
+
+
+def test_report_of_both_allocators(tmp_path):
+    default = {**STUDY, "fft": lambda c: 2 * fft_cost(c)}
+    csv = write_allocators(tmp_path / "two.csv", {"default": default, "steady": STUDY},
+                           (8, 16, 32), (1, 3, 9))  # fmt: skip
+    assert CliRunner().invoke(app, ["plot", str(csv)]).exit_code == 0
+    out = tmp_path / "REPORT.md"
+    result = CliRunner().invoke(app, ["report", str(csv), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    for allocator in ("default", "steady"):
+        assert f"### 2D, stride 1, padding 0, float64, {allocator} allocator\n" in text
+        assert f"(two/time-d0-s1-p0-float64-{allocator}-fastest.png)" in text
+    assert "### What tuning glibc's malloc would buy (`two.csv`)" in text
+    assert "(two/allocator-gain-d0-s1-p0-float64.png)" in text
+    (gain,) = plot.allocator_gains(plot.load(csv)[0])
+    for m, stats in plot.gain_stats(gain).items():
+        assert f"| {m} | {stats.cells} | {stats.median:.2f}× | {stats.max:.2f}× |" in text
+    fft = plot.gain_stats(gain)["fft"]
+    assert fft.median == pytest.approx(2, rel=0.05)
+    # the claims see the default rows only: fft pays double there, as the model says
+    assert "only the `default` ones count" in text
+
+
+def test_no_gain_section_for_one_allocator(tmp_path):
+    df = rows(tmp_path, STUDY)
+    assert report.allocator_gain_section(tmp_path / "x.csv", df, tmp_path) == []
+
+
+def test_memory_table_ranks_with_the_resolution(tmp_path):
+    mib = 1 << 20
+
+    def peak(m, c):
+        if m == "fft":
+            return 0 if c.kernel_size[0] == 9 else 2 * mib  # an old CSV's zero at f = 9
+        if m == "shift-add":
+            return 2 * mib + 30_000 if c.kernel_size[0] == 1 else 3 * mib
+        return 50 * mib
+
+    df = rows(tmp_path, STUDY, inputs=(16, 32), kernels=(1, 3, 9), peak=peak)
+    (grid,) = plot.facet_grids(df, "memory")
+    table = report.memory_table(grid, 10 * mib)
+    text = "\n".join(table)
+    # f = 1: fft and shift-add within 64 KiB, tied; f = 3: fft alone; f = 9: undecided
+    assert "| fft | 2.0 MiB | n=16, f=1 | 2 | 2 | 0 | – |" in text
+    assert "| shift-add | 3.0 MiB | n=16, f=3 | 0 | 2 | 0 | – |" in text
+    assert "| strided-view | 50.0 MiB | n=16, f=1 | 0 | 0 | 6 | n=16, f=1 |" in text
+    assert "2 `ok` rows have no peak" in text and "in the 2 cells" in text
+    fastest = "\n".join(report.fastest_table(grid))
+    assert "| 9 | ? | ? |" in fastest
