@@ -32,7 +32,8 @@ from scipy.stats import mannwhitneyu
 
 from .cases import FACET_KEYS
 from .errors import ResultsError
-from .results import read_meta, read_rows
+from .measure.memory import MEMORY_RESOLUTION_BYTES
+from .results import DEFAULT_ALLOCATOR, read_meta, read_rows
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,8 @@ PALETTE: tuple[str, ...] = (
 TIE_P_VALUE = 0.05
 #: Relative difference under which two memory figures count as a tie (memory has no samples).
 MEMORY_TIE_REL = 0.01
-#: Resolution of ``peak_bytes``: two memory figures within this many bytes count as equal.
-MEMORY_RESOLUTION_BYTES = 64 * 1024
-
 #: Results column naming the malloc configuration a row was measured under (old CSVs lack it).
 ALLOCATOR = "allocator"
-#: glibc's own adaptive malloc, what a plain program gets; also the allocator of old rows.
-DEFAULT_ALLOCATOR = "default"
 #: glibc with its thresholds fixed by ``mallopt``.
 STEADY_ALLOCATOR = "steady"
 
@@ -245,18 +241,7 @@ def machine_label(meta: Mapping[str, object]) -> str:
 
 def load(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     """The rows and sidecar of one results CSV (:class:`ResultsError` when unusable)."""
-    df = read_rows(path)
-    if ALLOCATOR not in df.columns:
-        df = _restore_allocator(df, path)
-    return df, read_meta(path)
-
-
-def _restore_allocator(df: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
-    # read_rows keeps only the columns it knows; until it knows `allocator`, take it from the file.
-    raw = pd.read_csv(path, usecols=lambda c: c == ALLOCATOR, dtype=str, keep_default_na=False)
-    if ALLOCATOR in raw.columns and len(raw) == len(df):
-        df = df.assign(**{ALLOCATOR: raw[ALLOCATOR].to_numpy()})
-    return df
+    return read_rows(path), read_meta(path)
 
 
 def allocators(df: pd.DataFrame) -> pd.Series:
