@@ -157,6 +157,10 @@ BAD = [
     ("skip axis", "skip: [{colour: 3}]\n", "key 'skip[0].colour': unknown key", 4),
     ("grid axis", "grids: [{colour: 3}]\n", "key 'grids[0].colour': unknown axis", 4),
     ("layer axes", "batch: 2\nfilters: 0\n", "layer mode needs batch >= 1 and filters >= 1", None),
+    ("allocator", "allocator: tcmalloc\n", "key 'allocator': must be one of default, steady", 4),
+    ("allocator list", "allocator: [default, x]\n", "key 'allocator[1]': must be one of", 4),
+    ("processes", "processes: 0\n", "key 'processes': must be >= 1, got 0", 4),
+    ("processes type", "processes: two\n", "key 'processes': must be an integer", 4),
 ]
 
 
@@ -198,3 +202,10 @@ def test_nothing_to_run_and_not_yaml_and_not_a_mapping():
         sweep_of("- 3\n")
     with pytest.raises(ConfigError, match="key 'methods': is required"):
         sweep_of("input_size: 4\nkernel_size: 3\n")
+
+
+def test_allocator_and_processes_defaults_and_values():
+    s = sweep_of(BASE)
+    assert s.allocators == ("default",) and s.processes == 3
+    s = sweep_of(BASE + "allocator: [steady, default, steady]\nprocesses: 5\n")
+    assert s.allocators == ("steady", "default") and s.processes == 5

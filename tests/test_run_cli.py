@@ -121,3 +121,19 @@ def test_resume_after_a_killed_run_loses_and_duplicates_nothing(tmp_path, sig):
     keys = [row_key(r) for r in read_rows(out).to_dict("records")]
     assert len(keys) == len(set(keys)) == 12
     assert f"({written} already there)" in resumed.stdout.decode() or written == 12
+
+
+def test_processes_option_overrides_the_config_and_rejects_zero(tmp_path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(
+        "input_size: 8\nkernel_size: 3\nmethods: [shift-add]\nmemory_pass: false\n"
+        "timing: {warmup: 0, min_sample_s: 0.001, repeats: 4, min_repeats: 2}\n"
+    )
+    out = tmp_path / "p.csv"
+    result = invoke(str(cfg), "-o", str(out), "--processes", "2", "--no-progress")
+    assert result.exit_code == 0, result.output
+    row = read_rows(out).iloc[0]
+    assert row.processes == 2 and sorted(set(row.sample_process)) == [0, 1]
+    assert read_meta(out)["processes"] == 2
+    bad = invoke(str(cfg), "-o", str(tmp_path / "q.csv"), "--processes", "0")
+    assert bad.exit_code == 2 and "--processes: must be >= 1, got 0" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -42,6 +43,13 @@ def run(
         Path | None,
         typer.Option("--costs", help="With --shard: previous results CSV predicting cell times."),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            help="Fresh worker processes per (case, method) [default: the config's, else 3].",
+        ),
+    ] = None,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -70,6 +78,10 @@ def run(
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite: choose one (continue, or replace)")
     sweep = load_sweep(config)
+    if processes is not None:
+        if processes < 1:
+            raise ConfigError(f"--processes: must be >= 1, got {processes}")
+        sweep = dataclasses.replace(sweep, processes=processes)
     guard = {"overwrite": overwrite, "wait": not no_wait, "shared_machine": shared_machine}
     out = output or Path("results") / f"{sweep.name}.csv"
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
