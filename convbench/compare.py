@@ -98,6 +98,11 @@ class Thresholds:
         Other processes using more than this many cores while either side was timed (the row's
         ``host_load``) make a regression inconclusive: a neighbour that competes for memory
         bandwidth and cache slows this process's CPU time too, so the run cannot tell.
+    max_probe_ratio
+        Each row carries the time of a fixed probe workload run around its samples
+        (``probe_s``). When the current side's probe ran this much slower than the baseline's
+        (the host was slower for everyone: another VM, a shared cache), a regression is
+        inconclusive; an improvement likewise when the baseline's probe was the slow one.
     memory_factor, memory_min_bytes
         Peak memory regresses when it grows by more than ``memory_factor`` AND by more than
         ``memory_min_bytes`` (small buffers jitter by allocator rounding).
@@ -112,6 +117,7 @@ class Thresholds:
     max_wall_cpu: float = 1.5
     noise_power: float = NOISE_POWER
     max_host_load: float = 0.5
+    max_probe_ratio: float = 1.10
     memory_factor: float = 1.05
     # RSS counters move in per-CPU batches of up to 64 pages (256 KiB a CPU): smaller changes of
     # peak_bytes are noise (seen here: 256 KiB -> 408 KiB between two runs of the same code).
@@ -469,10 +475,13 @@ def _shared(row: Mapping) -> bool:
 
 
 def process_spread(row: Mapping, basis: TimeBasis = TimeBasis.cpu) -> float:
-    """Slowest / fastest per-process median of one row's samples (nan with < 2 processes).
+    """Slowest / fastest per-process *fastest call* of one row (nan with < 2 processes).
 
-    The noise *between* processes of one run: what a second run of the same code is likely to
-    move by. Computed from the raw samples and their ``sample_process`` on ``basis``.
+    The noise *between* processes of one run, as the verdict sees it. Noise on a shared machine
+    only ever adds time, so each process's fastest call is close to the method's true cost
+    unless a slow period covered that whole process; when the processes' fastest calls still
+    disagree, a second run may move by as much. Computed from the raw samples and their
+    ``sample_process`` on ``basis``; falls back to the row's ``process_spread`` column.
     """
     samples, _ = _samples(row, basis)
     owners = list(row.get("sample_process") or [])
@@ -481,8 +490,8 @@ def process_spread(row: Mapping, basis: TimeBasis = TimeBasis.cpu) -> float:
     by: dict[int, list[float]] = {}
     for owner, sample in zip(owners, samples, strict=True):
         by.setdefault(int(owner), []).append(sample)
-    medians = [float(np.median(v)) for v in by.values()]
-    return max(medians) / min(medians) if min(medians) > 0 else math.nan
+    floors = [min(v) for v in by.values()]
+    return max(floors) / min(floors) if min(floors) > 0 else math.nan
 
 
 def _wall_cpu(row: Mapping) -> float:
@@ -563,6 +572,21 @@ def _judge_cell(
         base_spread=base_spread,
         host_load=host_load,
     )
+    probe_ratio = _ratio(_nan_to(c.get("probe_s"), math.nan), _nan_to(b.get("probe_s"), math.nan))
+    slow_host = (judgement.verdict is Verdict.regressed and probe_ratio > t.max_probe_ratio) or (
+        judgement.verdict is Verdict.improved and probe_ratio < 1 / t.max_probe_ratio
+    )
+    if slow_host:
+        side = "current" if probe_ratio > 1 else "baseline"
+        judgement = TimeJudgement(
+            Verdict.inconclusive,
+            judgement.ratio,
+            judgement.min_ratio,
+            f"disturbed (the host ran a fixed probe x{max(probe_ratio, 1 / probe_ratio):.2f} "
+            f"slower while the {side} run measured this cell): median x{judgement.ratio:.3f}",
+            disturbed=True,
+            p_value=judgement.p_value,
+        )
     if judgement.verdict is Verdict.regressed and (_shared(b) or _shared(c)):
         judgement = TimeJudgement(
             Verdict.inconclusive,

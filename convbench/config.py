@@ -24,6 +24,7 @@ A config looks like this (every key but the axes and ``methods`` is optional)::
     threads: 1          # BLAS/FFT threads
     allocator: default  # default (glibc as a plain program has it) | steady | [default, steady]
     processes: 3        # fresh worker processes per (case, method), visited interleaved
+    cpu: auto           # pin workers: auto (the last CPUs) | none | a CPU number
     timing: {warmup: 1, min_sample_s: 0.02, repeats: 25, min_repeats: 3}
 
 A list of integers on a pair axis is a list of square sizes (``kernel_size: [3, 5]`` is 3x3 and
@@ -97,6 +98,7 @@ OTHER_KEYS = (
     "timing",
     "allocator",
     "processes",
+    "cpu",
 )
 #: Fresh worker processes each (cell, method) is timed in, by default.
 DEFAULT_PROCESSES = 3
@@ -179,6 +181,7 @@ class Sweep:
     threads: int = 1
     allocators: tuple[str, ...] = ("default",)
     processes: int = DEFAULT_PROCESSES
+    cpu: str | int = "auto"
     layer: bool = False
     description: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -296,6 +299,7 @@ class _Builder:
             processes=self.integer(
                 ("processes",), raw.get("processes", DEFAULT_PROCESSES), minimum=1
             ),
+            cpu=self.cpu(raw.get("cpu", "auto")),
             layer=layer,
             description=self.string(("description",), raw.get("description", "")),
             raw=raw,
@@ -497,6 +501,13 @@ class _Builder:
         except ConfigError as e:
             raise self.error(key, str(e)) from None
         return [MethodEntry(name, method, spec, layer)]
+
+    def cpu(self, value: Any) -> str | int:
+        if value in ("auto", "none"):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.error(("cpu",), f"must be auto, none or a CPU number >= 0, got {value!r}")
+        return value
 
     def allocators(self, value: Any) -> tuple[str, ...]:
         items = value if isinstance(value, list) else [value]

@@ -8,7 +8,7 @@ Schema history (bump ``SCHEMA_VERSION`` and add a line whenever a column changes
 1. First version.
 2. Every (case, method) is timed in several fresh worker processes: new row key ``allocator``
    (``default``/``steady``), new columns ``processes``, ``sample_process``,
-   ``process_medians_s``, ``process_spread``, ``host_load``, ``rss_peak_bytes``;
+   ``process_medians_s``, ``process_spread``, ``host_load``, ``probe_s``, ``rss_peak_bytes``;
    ``time_median_s``/``cpu_median_s`` are the median of the per-process medians; ``peak_bytes``
    is never below ``tracemalloc_bytes``. Version 1 rows read as ``allocator: steady`` (they were
    timed in one long-lived process, the last ones with fixed glibc thresholds), one process.
@@ -66,6 +66,7 @@ COLUMNS: tuple[str, ...] = (
     "process_medians_s",  # median CPU seconds per call of each process
     "process_spread",  # slowest / fastest process median (CPU): the noise between processes
     "host_load",  # cores used by other processes while timing (max over processes)
+    "probe_s",  # CPU seconds of a fixed probe workload around the timing (median of processes)
     "peak_bytes",  # peak extra resident memory of one call (native buffers included)
     "tracemalloc_bytes",  # peak of Python-visible allocations of one call (numpy buffers)
     "rss_peak_bytes",  # resident-set high-water mark of one call (blocks >= 64 KiB)

@@ -51,6 +51,7 @@ from .measure.worker import (
     TimeRequest,
     WorkerFailed,
     Workers,
+    worker_cpus,
 )
 from .results import ROW_KEY, Row, RowWriter, check_overwrite, read_meta, write_meta
 from .work import WorkItem, is_larger, only_keys, work_items
@@ -307,6 +308,7 @@ def _timed_row(
             **stats,
             "reason": "; ".join(notes),
             "host_load": max((a.host_load for a in cell.answers), default=math.nan),
+            "probe_s": float(np.median([a.probe_s for a in cell.answers])),
             "peak_bytes": _blank(memory.peak_bytes),
             "tracemalloc_bytes": _blank(memory.tracemalloc_bytes),
             "rss_peak_bytes": _blank(memory.rss_bytes),
@@ -423,6 +425,7 @@ def sidecar(sweep: Sweep, started: str, workers: Workers, resumed_from: Mapping 
         "memory_resolution_bytes": MEMORY_RESOLUTION_BYTES,
         "processes": sweep.processes,
         "worker_start": f"{workers.method} (fresh process per measurement)",
+        "worker_cpus": list(workers.cpus) or "not pinned",
         "allocator": {name: describe(name) for name in sweep.allocators},
         **environment(sweep.threads),
     }
@@ -479,7 +482,7 @@ def run_sweep(
     summary = RunSummary(output, cells=len(sweep.cases), methods=len(sweep.methods))
     t0 = time.perf_counter()
     own_workers = workers is None
-    workers = workers or Workers(threads=sweep.threads)
+    workers = workers or Workers(threads=sweep.threads, cpus=worker_cpus(sweep.cpu, sweep.threads))
     meta = sidecar(sweep, _now(), workers, read_meta(output) if resume else None)
     meta.update(extra_meta or {})
     budget = _Budget(sweep.time_budget_s)

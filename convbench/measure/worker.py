@@ -130,6 +130,7 @@ class TimeAnswer:
     timing: Timing
     host_load: float = math.nan
     max_abs_err: float = math.nan  # of the checked call, when the request had a check
+    probe_s: float = math.nan  # see :func:`probe`
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,26 @@ def _busy_s() -> tuple[float, float]:
     return busy, own.user + own.system
 
 
+def probe(reps: int = 5) -> float:
+    """Seconds of a fixed small workload (a 128x128 matmul and a pass over 4 MiB), median of
+    ``reps``: how fast this machine is for *anyone* right now.
+
+    Timed before and after each worker's samples. Noise from other machines on the same host
+    (shared caches, memory bandwidth, a busy SMT sibling) slows every process alike and shows
+    in no load figure of this one; a cell whose probe ran slower than usual was measured
+    during such a period. Cost: ~1 ms.
+    """
+    a = np.ones((128, 128)) * 0.5
+    big = np.ones(1 << 19)
+    times = []
+    for _ in range(reps):
+        t0 = time.process_time()
+        (a @ a).sum()
+        (big * 1.0001).sum()
+        times.append(time.process_time() - t0)
+    return float(np.median(times))
+
+
 def _time(req: TimeRequest) -> TimeAnswer | CheckFailed:
     method = _method(req.target)
     case = req.target.case
@@ -229,6 +250,7 @@ def _time(req: TimeRequest) -> TimeAnswer | CheckFailed:
                 return verdict
             err = verdict
         gc.freeze()  # everything so far is permanent: collections stay cheap while timing
+        before = probe()
         busy0, own0 = _busy_s()
         t0 = time.perf_counter()
         timing = time_call(
@@ -241,8 +263,10 @@ def _time(req: TimeRequest) -> TimeAnswer | CheckFailed:
         )
         busy1, own1 = _busy_s()
         wall = time.perf_counter() - t0
+        after = probe()
     others = max(0.0, (busy1 - busy0) - (own1 - own0))
-    return TimeAnswer(timing, others / wall if wall > 0 else math.nan, err)
+    load = others / wall if wall > 0 else math.nan
+    return TimeAnswer(timing, load, err, (before + after) / 2)
 
 
 def _memory(req: MemoryRequest):
@@ -338,6 +362,9 @@ def serve(fork: bool = True) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     for name in PRELOAD:
         __import__(name)
+    cpus = os.environ.get("CONVBENCH_CPUS")
+    if cpus and hasattr(os, "sched_setaffinity"):  # children inherit the server's CPU set
+        os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
     threads = os.environ.get("CONVBENCH_THREADS")
     if threads:  # pin once, here: every child inherits the pools' size
         pinned = pinned_threads(int(threads))
@@ -361,6 +388,23 @@ def serve(fork: bool = True) -> None:
 # --------------------------------------------------------------------------- in the parent
 
 
+def worker_cpus(setting: str | int, threads: int = 1) -> tuple[int, ...]:
+    """The CPUs workers are pinned to for a sweep's ``cpu`` setting.
+
+    ``auto``: the last ``threads`` CPUs this process may run on (pyperf and the kernel's
+    ``isolcpus`` advice alike keep measurements off CPU 0, which takes most interrupts);
+    ``none``: not pinned; an integer: that CPU (and the next ones, for several threads).
+    Where affinity cannot be set, ``()``.
+    """
+    if setting == "none" or not hasattr(os, "sched_getaffinity"):
+        return ()
+    allowed = sorted(os.sched_getaffinity(0))
+    if setting == "auto":
+        return tuple(allowed[-threads:]) if len(allowed) > threads else ()
+    first = int(setting)
+    return tuple(c for c in allowed if c >= first)[:threads] or ()
+
+
 def can_fork() -> bool:
     """Whether workers can be forked from a preloaded server (POSIX)."""
     return hasattr(os, "fork")
@@ -370,11 +414,13 @@ def can_fork() -> bool:
 class Workers:
     """Runs each request in a fresh worker process and returns its answer.
 
-    Use as a context manager (or call :meth:`close`) to stop the fork server. ``fork=False``
-    starts a new process per request instead. ``started`` counts the requests answered.
+    Use as a context manager (or call :meth:`close`) to stop the fork server. ``cpus`` pins
+    every worker to those CPUs (empty: wherever the OS puts them); ``fork=False`` starts a new
+    process per request instead. ``started`` counts the requests answered.
     """
 
     threads: int = 1
+    cpus: tuple[int, ...] = ()
     fork: bool = field(default_factory=can_fork)
     started: int = 0
 
@@ -387,6 +433,7 @@ class Workers:
 
     def _start(self) -> subprocess.Popen:
         env = {**os.environ, **thread_env(self.threads), "CONVBENCH_THREADS": str(self.threads)}
+        env["CONVBENCH_CPUS"] = ",".join(map(str, self.cpus))
         env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
         cmd = [sys.executable, "-m", "convbench.measure.worker"]
         return subprocess.Popen(
