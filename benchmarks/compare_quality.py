@@ -80,9 +80,9 @@ def measure(out: Path, runs: int) -> None:
                 hog = subprocess.Popen([sys.executable, "-c", HOG, str(cpu), "600"])
             t0 = time.perf_counter()
             try:
+                cli = str(Path(sys.executable).with_name("convbench"))
                 subprocess.run(
-                    [str(Path(sys.executable).with_name("convbench")), "run", str(config), "-o", str(csv),
-                     "--overwrite", "--no-progress"],
+                    [cli, "run", str(config), "-o", str(csv), "--overwrite", "--no-progress"],
                     check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                 )  # fmt: skip
             finally:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from .cases import CASE_KEYS, Case
 from .errors import ResultsError
-from .results import ROW_KEY, read_meta, read_rows, row_key
+from .results import ROW_KEY, parse_samples, read_meta, read_rows, row_key
 
 
 class Stat(str, Enum):
@@ -460,8 +460,15 @@ def geometric_mean(cells: pd.DataFrame) -> float:
     return float(np.exp(np.log(ratios).mean())) if len(ratios) else math.nan
 
 
+def _as_list(value: object) -> list[float]:
+    """A sample column as read by ``read_rows`` (a list) or as written (space-separated text)."""
+    if isinstance(value, str):
+        return parse_samples(value)
+    return list(value or [])  # type: ignore[call-overload]
+
+
 def _samples(row: Mapping, basis: TimeBasis) -> tuple[list[float], str]:
-    cpu, wall = list(row.get("cpu_samples_s") or []), list(row.get("samples_s") or [])
+    cpu, wall = _as_list(row.get("cpu_samples_s")), _as_list(row.get("samples_s"))
     if basis is TimeBasis.cpu:
         return (cpu, "") if cpu else (wall, "no CPU samples: wall time compared")
     return wall, ""
@@ -484,7 +491,7 @@ def process_spread(row: Mapping, basis: TimeBasis = TimeBasis.cpu) -> float:
     ``sample_process`` on ``basis``; falls back to the row's ``process_spread`` column.
     """
     samples, _ = _samples(row, basis)
-    owners = list(row.get("sample_process") or [])
+    owners = _as_list(row.get("sample_process"))
     if len(owners) != len(samples) or len(set(owners)) < 2:
         return _nan_to(row.get("process_spread"), math.nan)
     by: dict[int, list[float]] = {}

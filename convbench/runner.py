@@ -5,7 +5,7 @@ Each cell goes through the same steps, and each step can end it with a status in
 1. an explicit ``skip`` rule, or a cheaper cell of the facet overran the time budget -> ``skipped``
 2. ``supports(case)`` says no -> ``unsupported``
 3. ``estimate_bytes(case)`` above ``memory_limit`` -> ``skipped`` (the method never runs)
-4. in the first timing worker, one call checked against the reference: mismatch -> ``wrong``,
+4. in a worker of its own, one call checked against the reference: mismatch -> ``wrong``,
    exception -> ``error``, :class:`Unsupported` -> ``unsupported``
 5. timing in ``processes`` fresh worker processes, then peak memory in one more -> ``ok``
 
@@ -45,6 +45,7 @@ from .measure.timing import Timing
 from .measure.worker import (
     Check,
     CheckFailed,
+    CheckRequest,
     MemoryRequest,
     Target,
     TimeAnswer,
@@ -177,6 +178,7 @@ class _Cell:
     item: WorkItem
     estimate: int | str
     answers: list[TimeAnswer] = field(default_factory=list)
+    max_abs_err: float = math.nan
     row: Row | None = None  # set once the cell is finished early (wrong, error, ...)
 
     def finish(self, status: str, reason: str, **fields: object) -> None:
@@ -202,12 +204,12 @@ def measure_case(
 ) -> list[Row]:
     """Rows of the ``items`` of one case and allocator, in the order given.
 
-    Each method that passes the pre-checks is timed in ``sweep.processes`` fresh workers, the
-    methods visited in turn (A B C A B C ...); the first worker of each also checks one call
-    against the reference. Then one more worker per method takes its peak memory (reused from
+    Each method that passes the pre-checks has one call checked against the reference in a
+    fresh worker, then is timed in ``sweep.processes`` fresh workers, the methods visited in
+    turn (A B C A B C ...). Then one more worker per method takes its peak memory (reused from
     ``memory_cache`` when the other allocator of the same case already has it). A method's own
-    failure never raises: it becomes its row's status. Cost: ``processes + 1`` worker starts
-    (~40 ms each) plus the timing itself, per method.
+    failure never raises: it becomes its row's status. Cost: ``processes + 2`` worker starts
+    (~10 ms each) plus the calls themselves, per method.
     """
     budget = budget or _Budget(sweep.time_budget_s)
     memory_cache = {} if memory_cache is None else memory_cache
@@ -242,6 +244,17 @@ def _time_cells(
 ) -> None:
     case = cells[0].item.case
     check = _reference(case, *case_inputs(case, sweep.seed))
+    for cell in cells:
+        show(case, f"{cell.item.entry.name} (check)")
+        answer = workers.run(
+            CheckRequest(_target(sweep, cell.item), check, budget_s=sweep.time_budget_s)
+        )
+        if isinstance(answer, CheckFailed):
+            cell.finish(answer.status, answer.reason, max_abs_err=answer.max_abs_err)
+        elif isinstance(answer, WorkerFailed):
+            cell.finish("error", answer.reason)
+        else:
+            cell.max_abs_err = answer.max_abs_err
     t, procs = sweep.timing, sweep.processes
     for p in range(procs):
         for cell in cells:
@@ -257,14 +270,10 @@ def _time_cells(
                     repeats=per_process(t.repeats, procs),
                     min_repeats=per_process(t.min_repeats, procs),
                     budget_s=sweep.time_budget_s / procs,
-                    check=check if p == 0 else None,
                 )
             )
-            if isinstance(answer, CheckFailed):
-                cell.finish(answer.status, answer.reason, max_abs_err=answer.max_abs_err)
-            elif isinstance(answer, WorkerFailed):
-                where = "" if p == 0 else f" (process {p + 1} of {procs})"
-                cell.finish("error", f"while timing{where}: {answer.reason}")
+            if isinstance(answer, WorkerFailed):
+                cell.finish("error", f"while timing (process {p + 1} of {procs}): {answer.reason}")
             else:
                 cell.answers.append(answer)
 
@@ -313,7 +322,7 @@ def _timed_row(
             "tracemalloc_bytes": _blank(memory.tracemalloc_bytes),
             "rss_peak_bytes": _blank(memory.rss_bytes),
             "estimated_bytes": cell.estimate,
-            "max_abs_err": cell.answers[0].max_abs_err,
+            "max_abs_err": cell.max_abs_err,
             "gflops": item.case.flops / median_s / 1e9 if median_s > 0 else "",
         },
     )

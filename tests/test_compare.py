@@ -20,6 +20,7 @@ from convbench.compare import (
     judge_memory,
     judge_times,
     needed_ratio,
+    process_spread,
     to_markdown,
 )
 from convbench.errors import ResultsError
@@ -531,3 +532,57 @@ def test_cli_compare_needs_two_files(tmp_path):
     result = invoke(good)
     assert result.exit_code == 2 and "current CSV" in result.output
     assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- noise of one run
+
+
+def two_process_row(method: str, floors: tuple[float, float], **fields):
+    """A row whose two worker processes' fastest calls are ``floors`` (10 samples each)."""
+    a, b = noisy(floors[0], 10, seed=1), noisy(floors[1], 10, seed=2)
+    a, b = a - a.min() + floors[0], b - b.min() + floors[1]
+    samples = np.concatenate([a, b])
+    return timed_row(
+        method, SMALL, float(np.median(samples)), samples_s=samples, cpu=samples,
+        time_min_s=float(samples.min()), sample_process=[0] * 10 + [1] * 10, processes=2,
+        **fields,
+    )  # fmt: skip
+
+
+def test_process_spread_is_each_process_fastest_call():
+    row = two_process_row("m", (1.0e-3, 1.3e-3))
+    assert process_spread(row) == pytest.approx(1.3)
+    assert np.isnan(process_spread(timed_row("m", SMALL, 1e-3)))  # one process: unknown
+
+
+def test_a_run_whose_processes_disagree_needs_a_larger_change(tmp_path):
+    calm = [two_process_row("m", (1.0e-3, 1.01e-3))]
+    wandering = [two_process_row("m", (1.0e-3, 1.25e-3))]
+    slower = [timed_row("m", SMALL, 1.35e-3, seed=3)]
+    assert verdict_of(compare_rows(tmp_path, calm, slower), "m")["verdict"] == "regressed"
+    cell = verdict_of(compare_rows(tmp_path, wandering, slower), "m")
+    assert cell["verdict"] == "inconclusive" and "own noise" in cell["reason"]
+    assert cell["needed"] == pytest.approx(1.25**NOISE_POWER)
+
+
+def test_a_regression_on_a_loaded_or_slower_host_is_inconclusive(tmp_path):
+    base = [timed_row("m", SMALL, 1e-3, host_load=0.0, probe_s=1e-3)]
+    slow = dict(seed=1)
+    loaded = [timed_row("m", SMALL, 1.3e-3, host_load=1.0, probe_s=1e-3, **slow)]
+    cell = verdict_of(compare_rows(tmp_path, base, loaded), "m")
+    assert cell["verdict"] == "inconclusive" and "other processes used 1.0 cores" in cell["reason"]
+    slower_host = [timed_row("m", SMALL, 1.3e-3, host_load=0.0, probe_s=1.25e-3, **slow)]
+    cell = verdict_of(compare_rows(tmp_path, base, slower_host), "m")
+    assert cell["verdict"] == "inconclusive" and "probe x1.25 slower" in cell["reason"]
+    same_host = [timed_row("m", SMALL, 1.3e-3, host_load=0.0, probe_s=1.02e-3, **slow)]
+    assert verdict_of(compare_rows(tmp_path, base, same_host), "m")["verdict"] == "regressed"
+    # an improvement measured while the *baseline's* host was slow proves nothing either
+    cell = verdict_of(compare_rows(tmp_path, slower_host, base), "m")
+    assert cell["verdict"] == "inconclusive" and "baseline run" in cell["reason"]
+
+
+def test_a_row_measured_beside_another_convbench_never_regresses(tmp_path):
+    base = [timed_row("m", SMALL, 1e-3)]
+    shared = [timed_row("m", SMALL, 1.3e-3, seed=1, reason="machine shared: pid 1: convbench")]
+    cell = verdict_of(compare_rows(tmp_path, base, shared), "m")
+    assert cell["verdict"] == "inconclusive" and "another convbench" in cell["reason"]

@@ -6,7 +6,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import replace
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -18,12 +18,15 @@ from convbench.measure.memory import hwm_resettable, peak_of_call
 from convbench.measure.timing import Timing, calibrate, time_call
 from convbench.measure.worker import (
     Check,
+    Checked,
     CheckFailed,
+    CheckRequest,
     MemoryRequest,
     Target,
     TimeRequest,
     WorkerFailed,
     Workers,
+    probe,
 )
 from convbench.verify import reference
 
@@ -160,17 +163,32 @@ def test_workers_without_fork_answer_the_same():
     assert r.tracemalloc_bytes > 0
 
 
-def test_time_request_checks_before_timing(workers):
+def test_a_check_request_verifies_one_call_in_its_own_worker(workers):
     x, k = case_inputs(CASE, 0)
     check = Check(reference(x, k, CASE.stride, CASE.padding), 1e-9)
-    req = TimeRequest(Target(CASE, "cbtest_methods:good"), repeats=3, min_sample_s=0.001)
-    ok = workers.run(replace(req, check=check))
-    assert ok.timing.repeats == 3 and ok.max_abs_err < 1e-9 and ok.host_load >= 0
-    wrong = workers.run(replace(req, target=Target(CASE, "cbtest_methods:off_by_one"), check=check))
+    ok = workers.run(CheckRequest(Target(CASE, "cbtest_methods:good"), check))
+    assert isinstance(ok, Checked) and ok.max_abs_err < 1e-9
+    wrong = workers.run(CheckRequest(Target(CASE, "cbtest_methods:off_by_one"), check))
     assert isinstance(wrong, CheckFailed) and wrong.status == "wrong"
     assert wrong.max_abs_err == pytest.approx(1)
-    err = workers.run(replace(req, target=Target(CASE, "cbtest_methods:raises"), check=check))
+    err = workers.run(CheckRequest(Target(CASE, "cbtest_methods:raises"), check))
     assert isinstance(err, CheckFailed) and err.status == "error" and "deliberately" in err.reason
+
+
+def test_a_time_request_answers_samples_host_load_and_probe(workers):
+    req = TimeRequest(Target(CASE, "cbtest_methods:good"), repeats=3, min_sample_s=0.001)
+    answer = workers.run(req)
+    assert answer.timing.repeats == 3 and answer.host_load >= 0 and answer.probe_s > 0
+
+
+def test_the_probe_allocates_nothing():
+    probe()  # its arrays are made once, then reused
+    tracemalloc.start()
+    try:
+        probe()
+        assert tracemalloc.get_traced_memory()[1] < 4096
+    finally:
+        tracemalloc.stop()
 
 
 # --------------------------------------------------------------------------- allocator

@@ -10,7 +10,7 @@ import pytest
 from convbench.cases import Case
 from convbench.config import load_sweep_text
 from convbench.errors import ConfigError
-from convbench.measure.worker import TimeRequest, Workers
+from convbench.measure.worker import CheckRequest, TimeRequest, Workers
 from convbench.results import COLUMNS, read_meta, read_rows, row_key
 from convbench.runner import is_larger, measure_case, run_sweep, work_items
 
@@ -241,7 +241,7 @@ def test_allocator_is_a_sweep_axis_and_a_row_key(tmp_path):
 
 
 def test_a_worker_that_dies_or_hangs_is_a_row_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    monkeypatch.setattr(TimeRequest, "timeout_s", lambda self: 2.0)
+    monkeypatch.setattr(CheckRequest, "timeout_s", lambda self: 2.0)
     s = sweep_of(
         "input_size: 8\nkernel_size: 3\nmethods: [{d: cbtest_methods:dies}, "
         "{h: cbtest_methods:hangs}, {g: cbtest_methods:good}]\n"

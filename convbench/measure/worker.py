@@ -1,9 +1,10 @@
 """The one way convbench measures outside the calling process: a fresh worker per request.
 
-A request (:class:`TimeRequest`, :class:`MemoryRequest`) is a small frozen object that names what
-to call (method spec, case, seed), never the arrays: the worker rebuilds the inputs from
-``(case, seed)``. Each request runs in a **fresh process** that imported numpy, scipy and convbench
-and measured nothing before, as a user's script that imports and calls does:
+A request (:class:`CheckRequest`, :class:`TimeRequest`, :class:`MemoryRequest`) is a small
+frozen object that names what to call (method spec, case, seed), never the inputs: the worker
+rebuilds them from ``(case, seed)``. Each request runs in a **fresh process** that imported
+numpy, scipy and convbench and measured nothing before, as a user's script that imports and
+calls does:
 
 - where ``os.fork`` exists, the process is forked from a *fork server*: a plain
   ``python -m convbench.measure.worker`` started once per run, which imports those modules and
@@ -15,7 +16,7 @@ fork server, which re-imports it), not a measurement. Requests and answers are p
 8-byte length in front, over the server's stdin and stdout; a method that prints cannot corrupt
 them (the server's file descriptor 1 goes to stderr).
 
-The answer comes back as a typed object (:class:`TimeAnswer`,
+The answer comes back as a typed object (:class:`Checked`, :class:`TimeAnswer`,
 :class:`MemoryResult`, :class:`CheckFailed` or :class:`WorkerFailed`). A worker that dies, or
 does not answer within the request's timeout, is killed and answered by a
 :class:`WorkerFailed` naming what happened: the caller turns it into a row, never a crash.
@@ -83,12 +84,29 @@ class Check:
 
 
 @dataclass(frozen=True)
-class TimeRequest:
-    """Time one method on one case with :func:`convbench.measure.timing.time_call`.
+class CheckRequest:
+    """Check one call against the reference: answered by :class:`Checked` or
+    :class:`CheckFailed`. Its own process, so that no timing worker ran anything before."""
 
-    With ``check`` set, the worker first verifies one call against it and answers
-    :class:`CheckFailed` instead of timing a method that is wrong, raises or is unsupported.
-    """
+    target: Target
+    check: Check
+    budget_s: float = math.inf
+
+    def timeout_s(self) -> float:
+        """Start-up and one call, which the time budget bounds too, generously."""
+        return 120.0 + 10.0 * (self.budget_s if math.isfinite(self.budget_s) else 60.0)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The call gave the reference within the tolerance; its largest absolute error."""
+
+    max_abs_err: float
+
+
+@dataclass(frozen=True)
+class TimeRequest:
+    """Time one method on one case with :func:`convbench.measure.timing.time_call`."""
 
     target: Target
     allocator: str = "default"
@@ -97,10 +115,9 @@ class TimeRequest:
     repeats: int = 25
     min_repeats: int = 3
     budget_s: float = math.inf
-    check: Check | None = None
 
     def timeout_s(self) -> float:
-        """How long the parent waits: start-up, one check, and the time budget, generously."""
+        """How long the parent waits: start-up and the time budget, generously."""
         budget = self.budget_s if math.isfinite(self.budget_s) else 60.0
         return 120.0 + 10.0 * budget
 
@@ -129,7 +146,6 @@ class TimeAnswer:
 
     timing: Timing
     host_load: float = math.nan
-    max_abs_err: float = math.nan  # of the checked call, when the request had a check
     probe_s: float = math.nan  # see :func:`probe`
 
 
@@ -213,27 +229,54 @@ def _busy_s() -> tuple[float, float]:
     return busy, own.user + own.system
 
 
+_PROBE: dict[str, np.ndarray] = {}
+
+
+def _probe_arrays() -> dict[str, np.ndarray]:
+    """The probe's operands and outputs, allocated once (in the server) and never freed.
+
+    Freeing a large block would raise glibc's adaptive mmap threshold, which is exactly the
+    history the default allocator setting must not have.
+    """
+    if not _PROBE:
+        _PROBE.update(
+            a=np.full((128, 128), 0.5),
+            ab=np.empty((128, 128)),
+            big=np.ones(1 << 19),
+            big2=np.empty(1 << 19),
+        )
+    return _PROBE
+
+
 def probe(reps: int = 5) -> float:
-    """Seconds of a fixed small workload (a 128x128 matmul and a pass over 4 MiB), median of
+    """CPU seconds of a fixed small workload (a 128x128 matmul and a pass over 4 MiB), median of
     ``reps``: how fast this machine is for *anyone* right now.
 
     Timed before and after each worker's samples. Noise from other machines on the same host
     (shared caches, memory bandwidth, a busy SMT sibling) slows every process alike and shows
     in no load figure of this one; a cell whose probe ran slower than usual was measured
-    during such a period. Cost: ~1 ms.
+    during such a period. Allocates nothing. Cost: ~2 ms.
     """
-    a = np.ones((128, 128)) * 0.5
-    big = np.ones(1 << 19)
+    p = _probe_arrays()
     times = []
     for _ in range(reps):
         t0 = time.process_time()
-        (a @ a).sum()
-        (big * 1.0001).sum()
+        np.matmul(p["a"], p["a"], out=p["ab"])
+        np.multiply(p["big"], 1.0001, out=p["big2"])
         times.append(time.process_time() - t0)
     return float(np.median(times))
 
 
-def _time(req: TimeRequest) -> TimeAnswer | CheckFailed:
+def _check(req: CheckRequest) -> Checked | CheckFailed:
+    method = _method(req.target)
+    case = req.target.case
+    x, k = _inputs(req.target)
+    with _threads(req.target.threads):
+        verdict = _verify(lambda: method.func(x, k, case.stride, case.padding), case, req.check)
+    return verdict if isinstance(verdict, CheckFailed) else Checked(verdict)
+
+
+def _time(req: TimeRequest) -> TimeAnswer:
     method = _method(req.target)
     case = req.target.case
     x, k = _inputs(req.target)
@@ -243,12 +286,6 @@ def _time(req: TimeRequest) -> TimeAnswer | CheckFailed:
 
     use_allocator(req.allocator)
     with _threads(req.target.threads):
-        err = math.nan
-        if req.check is not None:
-            verdict = _verify(call, case, req.check)
-            if isinstance(verdict, CheckFailed):
-                return verdict
-            err = verdict
         gc.freeze()  # everything so far is permanent: collections stay cheap while timing
         before = probe()
         busy0, own0 = _busy_s()
@@ -266,7 +303,7 @@ def _time(req: TimeRequest) -> TimeAnswer | CheckFailed:
         after = probe()
     others = max(0.0, (busy1 - busy0) - (own1 - own0))
     load = others / wall if wall > 0 else math.nan
-    return TimeAnswer(timing, load, err, (before + after) / 2)
+    return TimeAnswer(timing, load, (before + after) / 2)
 
 
 def _memory(req: MemoryRequest):
@@ -305,10 +342,14 @@ def _receive(fd: int) -> Any:
     return pickle.loads(_read_exact(fd, size))
 
 
-def answer(request: TimeRequest | MemoryRequest) -> Answer:
+Request = CheckRequest | TimeRequest | MemoryRequest
+
+
+def answer(request: Request) -> Answer:
     """Carry out ``request`` in this process (what a worker does); never raises."""
+    handlers = {CheckRequest: _check, TimeRequest: _time, MemoryRequest: _memory}
     try:
-        return _time(request) if isinstance(request, TimeRequest) else _memory(request)
+        return handlers[type(request)](request)
     except BaseException as e:  # the parent records it as a row; nothing escapes the worker
         return WorkerFailed(f"worker failed: {one_line(e)}")
 
@@ -333,7 +374,7 @@ def _wait_child(pid: int, fd: int, timeout_s: float) -> Answer:
     return WorkerFailed(f"worker died with code {os.WEXITSTATUS(status)}")
 
 
-def _fork_one(request: TimeRequest | MemoryRequest, timeout_s: float) -> Answer:
+def _fork_one(request: Request, timeout_s: float) -> Answer:
     """In the server: fork a child that answers ``request``; kill it past ``timeout_s``."""
     r, w = os.pipe()
     pid = os.fork()
@@ -369,6 +410,7 @@ def serve(fork: bool = True) -> None:
     if threads:  # pin once, here: every child inherits the pools' size
         pinned = pinned_threads(int(threads))
         pinned.__enter__()
+    _probe_arrays()
     gc.collect()
     gc.freeze()  # children start with nothing for the collector to scan
     answers = os.fdopen(os.dup(1), "wb")
@@ -444,7 +486,7 @@ class Workers:
             start_new_session=True,  # Ctrl-C reaches the parent only; it stops the workers
         )
 
-    def run(self, request: TimeRequest | MemoryRequest) -> Answer:
+    def run(self, request: Request) -> Answer:
         """Answer ``request`` in a fresh process; never raises for the worker's sake.
 
         A worker that dies, or outlives the request's timeout (then killed), is answered by a
