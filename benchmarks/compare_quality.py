@@ -139,13 +139,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "compare-quality")
     parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KNOB=VALUE",
+        help="evaluate with a Thresholds knob changed (e.g. noise_power=1.0)",
+    )  # fmt: skip
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.evaluate_only:
         measure(args.out, args.runs)
-    lines = evaluate(args.out, Thresholds())
+    knobs = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    lines = evaluate(args.out, Thresholds(**knobs))
     text = "# compare quality: every pair of single runs of configs/ci.yaml\n\n" + "\n".join(lines)
-    (args.out / "summary.md").write_text(text + "\n")
+    if not knobs:
+        (args.out / "summary.md").write_text(text + "\n")
     print(text)
 
 

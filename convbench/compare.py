@@ -98,10 +98,11 @@ class Thresholds:
         Other processes using more than this many cores while either side was timed (the row's
         ``host_load``) make a regression inconclusive: a neighbour that competes for memory
         bandwidth and cache slows this process's CPU time too, so the run cannot tell.
-    max_probe_ratio
+    host_probe
         Each row carries the time of a fixed probe workload run around its samples
-        (``probe_s``). When the current side's probe ran this much slower than the baseline's
-        (the host was slower for everyone: another VM, a shared cache), a regression is
+        (``probe_s``). When the current side's probe ran slower than the baseline's (the host
+        was slower for everyone: another VM, a shared cache), that slow-down explains part of
+        a regression: it must exceed ``needed`` times the probe's ratio, else it is
         inconclusive; an improvement likewise when the baseline's probe was the slow one.
     memory_factor, memory_min_bytes
         Peak memory regresses when it grows by more than ``memory_factor`` AND by more than
@@ -117,7 +118,7 @@ class Thresholds:
     max_wall_cpu: float = 1.5
     noise_power: float = NOISE_POWER
     max_host_load: float = 0.5
-    max_probe_ratio: float = 1.10
+    host_probe: bool = True
     memory_factor: float = 1.05
     # RSS counters move in per-CPU batches of up to 64 pages (256 KiB a CPU): smaller changes of
     # peak_bytes are noise (seen here: 256 KiB -> 408 KiB between two runs of the same code).
@@ -165,6 +166,7 @@ def judge_times(
     current_wall_cpu: float = math.nan,
     base_spread: float = math.nan,
     host_load: float = math.nan,
+    noisiness: tuple[float, float] | None = None,
 ) -> TimeJudgement:
     """Verdict on two sets of raw per-call times of the same cell.
 
@@ -182,6 +184,9 @@ def judge_times(
         the ratio needed for a change (:func:`needed_ratio`).
     host_load
         Cores other processes used while either side was timed (nan when unknown).
+    noisiness
+        IQR / median of each side *within* its processes (:func:`within_spread`); default: of
+        all the samples pooled.
 
     Returns
     -------
@@ -202,7 +207,7 @@ def judge_times(
         )
     ratio = _ratio(np.median(c), np.median(b))
     min_ratio = _ratio(c.min(), b.min())
-    noisiest = max(spread(b), spread(c))
+    noisiest = max(noisiness) if noisiness is not None else max(spread(b), spread(c))
     if noisiest > t.max_spread:
         return TimeJudgement(
             Verdict.inconclusive,
@@ -474,6 +479,29 @@ def _samples(row: Mapping, basis: TimeBasis) -> tuple[list[float], str]:
     return wall, ""
 
 
+def _by_process(row: Mapping, basis: TimeBasis) -> list[list[float]]:
+    samples, _ = _samples(row, basis)
+    owners = _as_list(row.get("sample_process"))
+    if len(owners) != len(samples):
+        return [samples] if samples else []
+    by: dict[int, list[float]] = {}
+    for owner, sample in zip(owners, samples, strict=True):
+        by.setdefault(int(owner), []).append(sample)
+    return list(by.values())
+
+
+def within_spread(row: Mapping, basis: TimeBasis = TimeBasis.cpu) -> float:
+    """IQR / median of one row's samples within each process, the median over its processes.
+
+    How noisy one process's samples are; the noise *between* processes is
+    :func:`process_spread`'s, so a row whose processes disagree is not also called too noisy.
+    """
+    parts = [np.asarray(p) for p in _by_process(row, basis) if len(p) >= 2]
+    if not parts:
+        return spread(np.asarray(_samples(row, basis)[0], dtype=float))
+    return float(np.median([spread(p) for p in parts]))
+
+
 def _shared(row: Mapping) -> bool:
     """Whether the row was measured while another convbench measured (``--shared-machine``)."""
     from .locks import SHARED_NOTE
@@ -490,14 +518,9 @@ def process_spread(row: Mapping, basis: TimeBasis = TimeBasis.cpu) -> float:
     disagree, a second run may move by as much. Computed from the raw samples and their
     ``sample_process`` on ``basis``; falls back to the row's ``process_spread`` column.
     """
-    samples, _ = _samples(row, basis)
-    owners = _as_list(row.get("sample_process"))
-    if len(owners) != len(samples) or len(set(owners)) < 2:
+    floors = [min(p) for p in _by_process(row, basis) if p]
+    if len(floors) < 2:
         return _nan_to(row.get("process_spread"), math.nan)
-    by: dict[int, list[float]] = {}
-    for owner, sample in zip(owners, samples, strict=True):
-        by.setdefault(int(owner), []).append(sample)
-    floors = [min(v) for v in by.values()]
     return max(floors) / min(floors) if min(floors) > 0 else math.nan
 
 
@@ -578,10 +601,16 @@ def _judge_cell(
         current_wall_cpu=_wall_cpu(c) / max(scale_c, 1.0),
         base_spread=base_spread,
         host_load=host_load,
+        noisiness=(within_spread(b, t.time), within_spread(c, t.time)),
     )
     probe_ratio = _ratio(_nan_to(c.get("probe_s"), math.nan), _nan_to(b.get("probe_s"), math.nan))
-    slow_host = (judgement.verdict is Verdict.regressed and probe_ratio > t.max_probe_ratio) or (
-        judgement.verdict is Verdict.improved and probe_ratio < 1 / t.max_probe_ratio
+    probe_ratio = probe_ratio if np.isfinite(probe_ratio) else 1.0
+    judgement_needed = needed_ratio(t, base_spread)
+    # A host that was slower for everyone explains a change up to the probe's own slow-down.
+    moved = (judgement.ratio, judgement.min_ratio)
+    slow_host = t.host_probe and (
+        (judgement.verdict is Verdict.regressed and min(moved) <= judgement_needed * probe_ratio)
+        or (judgement.verdict is Verdict.improved and max(moved) >= probe_ratio / judgement_needed)
     )
     if slow_host:
         side = "current" if probe_ratio > 1 else "baseline"

@@ -21,7 +21,9 @@ from convbench.compare import (
     judge_times,
     needed_ratio,
     process_spread,
+    spread,
     to_markdown,
+    within_spread,
 )
 from convbench.errors import ResultsError
 from convbench.results import RowWriter, make_row, read_rows, write_meta
@@ -586,3 +588,15 @@ def test_a_row_measured_beside_another_convbench_never_regresses(tmp_path):
     shared = [timed_row("m", SMALL, 1.3e-3, seed=1, reason="machine shared: pid 1: convbench")]
     cell = verdict_of(compare_rows(tmp_path, base, shared), "m")
     assert cell["verdict"] == "inconclusive" and "another convbench" in cell["reason"]
+
+
+def test_within_spread_ignores_disagreement_between_processes():
+    row = two_process_row("m", (1.0e-3, 1.5e-3))
+    assert within_spread(row) < 0.05 < spread(np.asarray(row["cpu_samples_s"].split(), float))
+
+
+def test_a_slower_host_explains_only_its_own_share_of_a_change(tmp_path):
+    base = [timed_row("m", SMALL, 1e-3, probe_s=1e-3)]
+    much_slower = [timed_row("m", SMALL, 1.6e-3, seed=1, probe_s=1.25e-3)]
+    cell = verdict_of(compare_rows(tmp_path, base, much_slower), "m")
+    assert cell["verdict"] == "regressed"  # x1.6 is beyond x1.10 * x1.25
