@@ -48,7 +48,7 @@ from convbench.compare import (
     judge_times,
     usual_wall_cpu,
 )
-from convbench.gate import CONFIRM_WAIT_S, measure_in_subprocess, run_gate
+from convbench.gate import CONFIRM_WAIT_S, measure_pass, run_gate
 from convbench.results import ROW_KEY, RowWriter, format_samples, read_meta, read_rows, write_meta
 
 REAL = "shift-add"
@@ -79,7 +79,7 @@ def make_runs(sweep: Path, out: Path, runs: int) -> list[Path]:
             continue
         path.unlink(missing_ok=True)
         t0 = time.perf_counter()
-        measure_in_subprocess(sweep, path, None)
+        measure_pass(sweep, path, None)
         print(f"run {i + 1}/{runs}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return paths
 
