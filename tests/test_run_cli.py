@@ -106,7 +106,15 @@ def test_resume_after_a_killed_run_loses_and_duplicates_nothing(tmp_path, sig):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
     main = "from convbench.cli import main; main()"
     cmd = [sys.executable, "-c", main, "run", str(cfg), "-o", str(out), "--no-progress"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # A terminal delivers Ctrl-C to a process whose SIGINT is not ignored; a CI job started in
+    # the background inherits SIGINT ignored, so restore the default as a shell's foreground has.
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while _csv_rows(out) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
