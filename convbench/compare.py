@@ -605,12 +605,12 @@ def _judge_cell(
     )
     probe_ratio = _ratio(_nan_to(c.get("probe_s"), math.nan), _nan_to(b.get("probe_s"), math.nan))
     probe_ratio = probe_ratio if np.isfinite(probe_ratio) else 1.0
-    judgement_needed = needed_ratio(t, base_spread)
+    needed = needed_ratio(t, base_spread)
     # A host that was slower for everyone explains a change up to the probe's own slow-down.
     moved = (judgement.ratio, judgement.min_ratio)
     slow_host = t.host_probe and (
-        (judgement.verdict is Verdict.regressed and min(moved) <= judgement_needed * probe_ratio)
-        or (judgement.verdict is Verdict.improved and max(moved) >= probe_ratio / judgement_needed)
+        (judgement.verdict is Verdict.regressed and min(moved) <= needed * probe_ratio)
+        or (judgement.verdict is Verdict.improved and max(moved) >= probe_ratio / needed)
     )
     if slow_host:
         side = "current" if probe_ratio > 1 else "baseline"
@@ -653,7 +653,7 @@ def _judge_cell(
         base_peak_bytes=_nan_to(b.get("peak_bytes"), math.nan),
         peak_bytes=_nan_to(c.get("peak_bytes"), math.nan),
         base_spread=base_spread,
-        needed=needed_ratio(t, base_spread),
+        needed=needed,
         memory=memory,
         disturbed=judgement.disturbed,
         both_ok=True,

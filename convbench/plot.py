@@ -106,8 +106,35 @@ def method_colors(methods: Sequence[str]) -> dict[str, str]:
     return {m: PALETTE[order.index(m) % len(PALETTE)] for m in methods}
 
 
+class _FacetAxes:
+    """Labels, title and file slug of a grid over a facet's inputs (x) and kernels (y)."""
+
+    facet: dict[str, object]
+    inputs: list[tuple[int, int]]
+    kernels: list[tuple[int, int]]
+
+    @property
+    def input_labels(self) -> list[str]:
+        """``n`` for square inputs, ``h×w`` otherwise."""
+        return [size_label(s) for s in self.inputs]
+
+    @property
+    def kernel_labels(self) -> list[str]:
+        return [size_label(s) for s in self.kernels]
+
+    @property
+    def title(self) -> str:
+        return facet_label(self.facet)
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe name of the facet, e.g. ``d5-s2-p0-float64`` (``-steady`` appended
+        when the CSV holds several allocators)."""
+        return facet_slug(self.facet)
+
+
 @dataclass
-class FacetGrid:
+class FacetGrid(_FacetAxes):
     """Everything one facet's figures draw, as arrays indexed ``[kernel_index, input_index]``.
 
     Attributes
@@ -158,25 +185,6 @@ class FacetGrid:
     tie: np.ndarray = field(repr=False)
     vmin: float = np.nan
     vmax: float = np.nan
-
-    @property
-    def input_labels(self) -> list[str]:
-        """``n`` for square inputs, ``h×w`` otherwise."""
-        return [size_label(s) for s in self.inputs]
-
-    @property
-    def kernel_labels(self) -> list[str]:
-        return [size_label(s) for s in self.kernels]
-
-    @property
-    def title(self) -> str:
-        return facet_label(self.facet)
-
-    @property
-    def slug(self) -> str:
-        """A file-name-safe name of the facet, e.g. ``d5-s2-p0-float64`` (``-steady`` appended
-        when the CSV holds several allocators)."""
-        return facet_slug(self.facet)
 
 
 def size_label(size: tuple[int, int]) -> str:
@@ -431,7 +439,7 @@ def is_tie(metric: Metric, a: float, b: float, samples_a: list, samples_b: list)
 
 
 @dataclass
-class GainGrid:
+class GainGrid(_FacetAxes):
     """What tuning glibc's malloc buys each method in one facet: ``time(default) / time(steady)``.
 
     Attributes
@@ -449,22 +457,6 @@ class GainGrid:
     kernels: list[tuple[int, int]]
     methods: list[str]
     ratio: dict[str, np.ndarray]
-
-    @property
-    def input_labels(self) -> list[str]:
-        return [size_label(s) for s in self.inputs]
-
-    @property
-    def kernel_labels(self) -> list[str]:
-        return [size_label(s) for s in self.kernels]
-
-    @property
-    def title(self) -> str:
-        return facet_label(self.facet)
-
-    @property
-    def slug(self) -> str:
-        return facet_slug(self.facet)
 
 
 class GainStats(NamedTuple):

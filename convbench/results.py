@@ -123,8 +123,8 @@ def make_row(
         if name in fields and not isinstance(fields[name], str):
             fields[name] = format_samples(fields[name])  # type: ignore[arg-type]
     row.update(fields)
-    for name, value in row.items():  # NaN is written as an empty field: "unknown"
-        if isinstance(value, float) and math.isnan(value):
+    for name, value in row.items():  # None and NaN are written as an empty field: "unknown"
+        if value is None or (isinstance(value, float) and math.isnan(value)):
             row[name] = ""
     return row
 

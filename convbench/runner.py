@@ -142,8 +142,9 @@ def _estimate(entry: MethodEntry, case: Case) -> int | str:
     return ""
 
 
-def _precheck(sweep: Sweep, item: WorkItem, budget: _Budget) -> Row | None:
-    """The row of a cell that is not run at all (skip rule, budget, support, memory limit)."""
+def _precheck(sweep: Sweep, item: WorkItem, budget: _Budget) -> tuple[Row | None, int | str]:
+    """The row of a cell that is not run at all (skip rule, budget, support, memory limit), or
+    ``None``; and the method's memory estimate (``""`` when unknown or not asked for)."""
     case, entry = item.case, item.entry
 
     def row(status: str, **fields: object) -> Row:
@@ -151,19 +152,16 @@ def _precheck(sweep: Sweep, item: WorkItem, budget: _Budget) -> Row | None:
 
     reason = sweep.skip_reason(case, entry.name) or budget.reason(entry.name, case)
     if reason:
-        return row("skipped", reason=reason)
+        return row("skipped", reason=reason), ""
     estimate = _estimate(entry, case)
     unsupported = entry.method.supports(case)
     if unsupported:
-        return row("unsupported", reason=unsupported, estimated_bytes=estimate)
+        return row("unsupported", reason=unsupported, estimated_bytes=estimate), estimate
     limit = sweep.memory_limit
     if isinstance(estimate, int) and estimate > limit:
-        return row(
-            "skipped",
-            reason=f"estimate {_mib(estimate)} > memory_limit {_mib(limit)}",
-            estimated_bytes=estimate,
-        )
-    return None
+        reason = f"estimate {_mib(estimate)} > memory_limit {_mib(limit)}"
+        return row("skipped", reason=reason, estimated_bytes=estimate), estimate
+    return None, estimate
 
 
 def per_process(total: int, processes: int) -> int:
@@ -177,6 +175,7 @@ class _Cell:
 
     item: WorkItem
     estimate: int | str
+    index: int  # its place among the items of its case
     answers: list[TimeAnswer] = field(default_factory=list)
     max_abs_err: float = math.nan
     row: Row | None = None  # set once the cell is finished early (wrong, error, ...)
@@ -213,26 +212,22 @@ def measure_case(
     """
     budget = budget or _Budget(sweep.time_budget_s)
     memory_cache = {} if memory_cache is None else memory_cache
+    rows: list[Row | None] = []
     cells: list[_Cell] = []
-    rows: dict[int, Row] = {}
     for i, item in enumerate(items):
-        early = _precheck(sweep, item, budget)
-        if early is not None:
-            rows[i] = early
-        else:
-            cells.append(_Cell(item, _estimate(item.entry, item.case)))
+        early, estimate = _precheck(sweep, item, budget)
+        rows.append(early)
+        if early is None:
+            cells.append(_Cell(item, estimate, i))
     if cells:
         _time_cells(sweep, cells, workers, show)
-        for cell in cells:
-            if cell.row is None:
-                cell.row = _timed_row(sweep, cell, workers, memory_cache, show)
-            if OVER_BUDGET in str(cell.row.get("reason")):
-                budget.note(cell.item.entry.name, cell.item.case)
-    by_item = {id(c.item): c.row for c in cells}
-    return [
-        rows[i] if i in rows else by_item[id(item)]  # type: ignore[misc]
-        for i, item in enumerate(items)
-    ]
+    for cell in cells:
+        if cell.row is None:
+            cell.row = _timed_row(sweep, cell, workers, memory_cache, show)
+        if OVER_BUDGET in str(cell.row.get("reason")):
+            budget.note(cell.item.entry.name, cell.item.case)
+        rows[cell.index] = cell.row
+    return rows  # type: ignore[return-value]  # every None was replaced above
 
 
 def _target(sweep: Sweep, item: WorkItem) -> Target:
@@ -318,18 +313,14 @@ def _timed_row(
             "reason": "; ".join(notes),
             "host_load": max((a.host_load for a in cell.answers), default=math.nan),
             "probe_s": float(np.median([a.probe_s for a in cell.answers])),
-            "peak_bytes": _blank(memory.peak_bytes),
-            "tracemalloc_bytes": _blank(memory.tracemalloc_bytes),
-            "rss_peak_bytes": _blank(memory.rss_bytes),
+            "peak_bytes": memory.peak_bytes,
+            "tracemalloc_bytes": memory.tracemalloc_bytes,
+            "rss_peak_bytes": memory.rss_bytes,
             "estimated_bytes": cell.estimate,
             "max_abs_err": cell.max_abs_err,
             "gflops": item.case.flops / median_s / 1e9 if median_s > 0 else "",
         },
     )
-
-
-def _blank(x: int | None) -> object:
-    return "" if x is None else x
 
 
 def _memory(
@@ -517,10 +508,10 @@ def run_sweep(
                     row = row.replace(
                         reason="; ".join(filter(None, (str(row.get("reason")), note)))
                     )
-                writer.write(row)
+                as_dict = row.as_dict()
+                writer.write(as_dict)
                 summary.measured += 1
                 summary.counts[row.status] += 1
-                as_dict = row.as_dict()
                 if row.status in ("wrong", "error"):
                     summary.problems.append({**as_dict, "case": row.case.label()})
                 if on_row is not None:

@@ -178,8 +178,6 @@ def one_line(e: BaseException) -> str:
 
 
 def _method(target: Target):
-    import sys
-
     from ..methods.resolve import resolve_method
 
     for p in reversed(target.paths):
@@ -458,13 +456,12 @@ class Workers:
 
     Use as a context manager (or call :meth:`close`) to stop the fork server. ``cpus`` pins
     every worker to those CPUs (empty: wherever the OS puts them); ``fork=False`` starts a new
-    process per request instead. ``started`` counts the requests answered.
+    process per request instead.
     """
 
     threads: int = 1
     cpus: tuple[int, ...] = ()
     fork: bool = field(default_factory=can_fork)
-    started: int = 0
 
     def __post_init__(self) -> None:
         self._server: subprocess.Popen | None = None
@@ -495,7 +492,6 @@ class Workers:
         if self._server is None or self._server.poll() is not None:
             self._server = self._start()
         server = self._server
-        self.started += 1
         timeout_s = request.timeout_s()
         try:
             _send(server.stdin, (request, timeout_s))  # type: ignore[arg-type]
