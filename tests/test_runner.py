@@ -269,3 +269,15 @@ def test_measurement_overhead_alone_is_not_over_budget(tmp_path):
     rows = read_rows(run_sweep(s, tmp_path / "f.csv", progress=False).output)
     assert list(rows.status) == ["ok", "ok"]
     assert not rows.reason.str.contains("over time budget").any()
+
+
+def test_a_worker_cut_short_by_its_share_of_the_budget_is_not_over_budget(tmp_path):
+    # 30 ms calls, 4 samples over 3 workers: each worker gets 0.2 / 3 s and spends 90 ms on
+    # calibration, warm-up and its first sample, so it stops early; yet 4 calls take 0.12 s.
+    s = sweep_of("input_size: [8, 9]\nkernel_size: 3\nmethods: [{s: cbtest_methods:slow}]\n")
+    timing = dataclasses.replace(s.timing, warmup=1, repeats=4, min_repeats=3)
+    s = dataclasses.replace(s, time_budget_s=0.2, timing=timing)
+    rows = read_rows(run_sweep(s, tmp_path / "b.csv", progress=False).output)
+    assert list(rows.status) == ["ok", "ok"]
+    assert rows.reason.str.contains("time budget: stopped").all()
+    assert not rows.reason.str.contains("over time budget").any()
