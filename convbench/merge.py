@@ -4,7 +4,8 @@ Shards are accepted only together with their own kind: one config hash, one meth
 shard plan, one schema version and (unless ``allow_machines``) one CPU model, all read from the
 sidecars. The expected cells are re-expanded from the config stored in the sidecar, so a shard
 that never ran, or died half way, shows up as missing cells instead of a silently smaller table.
-Rows are copied as text (no float round trip) in the unsharded run's order, under ``COLUMNS``.
+Rows are copied as text (no float round trip) in the config's cell order (case, allocator,
+method), under ``COLUMNS``.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def _cpu(s: ShardFile) -> str:
 
 
 def expected_keys(meta: dict, where: str = "sidecar") -> list[tuple]:
-    """Row keys of every cell of the config stored in ``meta``, in the unsharded run's order.
+    """Row keys of every cell of the config stored in ``meta``, in the config's cell order.
 
     The cases come from re-expanding ``meta['config']``; the methods are the names the sidecar
     lists (what was run, ``--methods`` included), so no user module needs to be importable.

@@ -234,8 +234,8 @@ class RowWriter:
 
     A file that already has rows is refused unless ``resume`` (append to it) or ``overwrite``
     (replace it). With ``overwrite``, the previous CSV and its sidecar are kept as ``.bak``
-    files until the first new row is on disk, then removed; a writer closed before any row puts
-    them back.
+    files until the first new row is on disk (or :meth:`commit` says something else of the new
+    run is), then removed; a writer closed before that puts them back.
     """
 
     def __init__(
@@ -264,7 +264,12 @@ class RowWriter:
         if mode == "wb":
             header = io.StringIO(newline="")
             csv.DictWriter(header, fieldnames=COLUMNS).writeheader()
-            self._append(header.getvalue(), "the header")
+            try:
+                self._append(header.getvalue(), "the header")
+            except ResultsError:
+                self._file.close()
+                self._restore()
+                raise
 
     def _back_up(self) -> None:
         for src in (self.path, meta_path(self.path)):
@@ -306,7 +311,11 @@ class RowWriter:
         self._append(text.getvalue(), "a row")
         self.existing_keys.add(row_key(row))
         self.rows_written += 1
-        if self.rows_written == 1:
+        self.commit()
+
+    def commit(self) -> None:
+        """The new run has measured something: drop the backup of the results it replaces."""
+        if self._backups:
             self._drop_backups()
 
     def _append(self, text: str, what: str) -> None:

@@ -11,12 +11,14 @@ Each cell goes through the same steps, and each step can end it with a status in
 
 Nothing is measured in this process: every call that is timed or whose memory is taken runs in a
 fresh worker (:mod:`convbench.measure.worker`), so a cell's numbers do not depend on what ran
-before it, and a worker that dies or hangs is a row with a reason. The methods of one case are
-visited interleaved, process by process (A B C A B C ...), so a slow period of the host hits
-every method alike.
+before it, and a worker that dies or hangs is a row with a reason. The timing workers of a cell
+run one per round, the rounds spread over the whole run (all cells once, then all cells again...),
+and within a round the methods of one case are visited in turn (A B C), so a slow period of the
+host hits the methods of a case alike and only one of the processes of a cell.
 
-Rows are appended and flushed as each case finishes (an interrupted run loses at most the case
-being measured), and ``resume=True`` skips the cells already in the CSV.
+Rows are appended and flushed as each cell finishes; the rounds of unfinished cells go to a
+:class:`~convbench.journal.Journal`, so an interrupted run loses at most the worker running, and
+``resume=True`` skips the cells already in the CSV and the rounds already in the journal.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import numpy as np
 
 from .cases import Case
 from .config import MethodEntry, Sweep, with_methods
-from .errors import ConfigError
+from .errors import ConfigError, ResultsError
+from .journal import Journal, journal_path, pending
 from .locks import measuring_lock, output_lock
 from .measure.allocator import describe
 from .measure.environment import environment, pinned_threads
@@ -93,7 +96,10 @@ class RunSummary:
             out.append(f"  {row['status']}: {row['method']} on {row['case']}: {row['reason']}")
         out.append(f"results: {self.output}")
         if self.interrupted:
-            out.append("resume with: --resume (rows written so far are kept)")
+            out.append(
+                "resume with: --resume (rows written so far, and the timing rounds of cells"
+                " not finished yet, are kept)"
+            )
         return out
 
 
@@ -169,6 +175,9 @@ def per_process(total: int, processes: int) -> int:
     return max(1, math.ceil(total / processes))
 
 
+Show = Callable[[Case, str], None]
+
+
 @dataclass
 class _Cell:
     """A cell being measured: its item and what its workers answered so far."""
@@ -178,7 +187,9 @@ class _Cell:
     index: int  # its place among the items of its case
     answers: list[TimeAnswer] = field(default_factory=list)
     max_abs_err: float = math.nan
-    row: Row | None = None  # set once the cell is finished early (wrong, error, ...)
+    checked: bool = False
+    over_budget: bool = False
+    row: Row | None = None  # set once the cell is finished (early: wrong, error, ...)
 
     def finish(self, status: str, reason: str, **fields: object) -> None:
         entry = self.item.entry
@@ -192,6 +203,130 @@ class _Cell:
         )
 
 
+class _NoJournal:
+    """Stands in for a :class:`Journal` where nothing needs to survive an interrupt."""
+
+    checks: dict = {}  # noqa: RUF012  (read-only, always empty)
+    rounds: dict = {}  # noqa: RUF012
+
+    def record_check(self, key: tuple, max_abs_err: float) -> None:
+        pass
+
+    def record_round(self, key: tuple, answer: TimeAnswer) -> None:
+        pass
+
+
+class _Group:
+    """The cells of one (case, allocator): checked, then timed one round at a time.
+
+    A round gives every live cell of the group one fresh worker, the methods in turn
+    (A B C), so a slow period of the host hits them alike; the rounds of one group are spread
+    over the whole run by :func:`_run_items`, so a slow period of a minute hits one of a
+    cell's processes, not all of them.
+    """
+
+    def __init__(self, sweep: Sweep, items: Sequence[WorkItem], journal) -> None:
+        self.sweep, self.items, self.journal = sweep, list(items), journal
+        self.case = self.items[0].case
+        self.rows: list[Row | None] = [None] * len(self.items)
+        self.cells: list[_Cell] = []
+
+    def start(self, workers: Workers, budget: _Budget, show: Show) -> list[Row]:
+        """Pre-check every item, check the survivors' output; the rows that ended here."""
+        for i, item in enumerate(self.items):
+            early, estimate = _precheck(self.sweep, item, budget)
+            if early is None:
+                self.cells.append(_Cell(item, estimate, i))
+            else:
+                self.rows[i] = early
+        if self.cells and not all(c.item.key() in self.journal.checks for c in self.cells):
+            check = _reference(self.case, *case_inputs(self.case, self.sweep.seed))
+        for cell in self.cells:
+            key = cell.item.key()
+            if key in self.journal.checks:  # checked before an interrupt
+                cell.max_abs_err = self.journal.checks[key]
+                cell.answers = list(self.journal.rounds.get(key, []))
+                continue
+            show(self.case, f"{cell.item.entry.name} (check)")
+            target = _target(self.sweep, cell.item)
+            answer = workers.run(CheckRequest(target, check, budget_s=self.sweep.time_budget_s))
+            if isinstance(answer, CheckFailed):
+                cell.finish(answer.status, answer.reason, max_abs_err=answer.max_abs_err)
+            elif isinstance(answer, WorkerFailed):
+                cell.finish("error", answer.reason)
+            else:
+                cell.max_abs_err = answer.max_abs_err
+                self.journal.record_check(key, answer.max_abs_err)
+        return [r for r in self.rows if r is not None] + self._finished()
+
+    def time_round(self, r: int, workers: Workers, budget: _Budget, show: Show) -> list[Row]:
+        """Round ``r``: one fresh worker per live cell that lacks it; the rows that ended."""
+        t, procs = self.sweep.timing, self.sweep.processes
+        for cell in self.cells:
+            if cell.row is not None or len(cell.answers) > r:
+                continue
+            show(self.case, f"{cell.item.entry.name} (process {r + 1}/{procs})")
+            answer = workers.run(
+                TimeRequest(
+                    _target(self.sweep, cell.item),
+                    allocator=cell.item.allocator,
+                    warmup=t.warmup,
+                    min_sample_s=t.min_sample_s,
+                    repeats=per_process(t.repeats, procs),
+                    min_repeats=per_process(t.min_repeats, procs),
+                    budget_s=self.sweep.time_budget_s / procs,
+                )
+            )
+            if isinstance(answer, WorkerFailed):
+                cell.finish("error", f"while timing (process {r + 1} of {procs}): {answer.reason}")
+            else:
+                cell.answers.append(answer)
+                self.journal.record_round(cell.item.key(), answer)
+        if r == 0:
+            self._note_budget(budget)
+        return self._finished()
+
+    def _note_budget(self, budget: _Budget) -> None:
+        # Decided on the first process, so that larger cells measured later in this round can
+        # be skipped. Over budget means the method itself is slow here: its calls, one per
+        # sample, would take longer than the budget. Measurement overhead is not: each worker
+        # gets budget / processes and pays its own calibration and warm-up.
+        repeats, budget_s = self.sweep.timing.repeats, self.sweep.time_budget_s
+        for cell in self.cells:
+            if cell.row is None and cell.answers:
+                cell.over_budget = cell.answers[0].timing.median_s * repeats > budget_s
+                if cell.over_budget:
+                    budget.note(cell.item.entry.name, cell.item.case)
+
+    def progress(self) -> int:
+        """Rounds done, summed over the items (an item with its row counts every round)."""
+        rounds = self.sweep.processes
+        return sum(rounds if row is not None else 0 for row in self.rows) + sum(
+            min(len(c.answers), rounds) for c in self.cells if self.rows[c.index] is None
+        )
+
+    def _finished(self) -> list[Row]:
+        """Rows of cells that ended early and were not handed out yet."""
+        out = []
+        for cell in self.cells:
+            if cell.row is not None and self.rows[cell.index] is None:
+                self.rows[cell.index] = cell.row
+                out.append(cell.row)
+        return out
+
+    def finish(
+        self, workers: Workers, memory_cache: dict[tuple, MemoryResult], show: Show
+    ) -> list[Row]:
+        """The rows of the cells timed in every round (memory taken now), in the items' order."""
+        out = []
+        for cell in self.cells:
+            if self.rows[cell.index] is None:
+                row = _timed_row(self.sweep, cell, workers, memory_cache, show)
+                self.rows[cell.index] = row
+                out.append(row)
+        return out
+
+
 def measure_case(
     sweep: Sweep,
     items: Sequence[WorkItem],
@@ -199,78 +334,29 @@ def measure_case(
     *,
     budget: _Budget | None = None,
     memory_cache: dict[tuple, MemoryResult] | None = None,
-    show: Callable[[Case, str], None] = lambda case, method: None,
+    show: Show = lambda case, method: None,
 ) -> list[Row]:
-    """Rows of the ``items`` of one case and allocator, in the order given.
+    """Rows of the ``items`` of one case and allocator, in the order given, all rounds at once.
 
     Each method that passes the pre-checks has one call checked against the reference in a
     fresh worker, then is timed in ``sweep.processes`` fresh workers, the methods visited in
     turn (A B C A B C ...). Then one more worker per method takes its peak memory (reused from
     ``memory_cache`` when the other allocator of the same case already has it). A method's own
     failure never raises: it becomes its row's status. Cost: ``processes + 2`` worker starts
-    (~10 ms each) plus the calls themselves, per method.
+    (~10 ms each) plus the calls themselves, per method. A sweep spreads the rounds over the
+    whole run instead (:func:`run_sweep`).
     """
     budget = budget or _Budget(sweep.time_budget_s)
-    memory_cache = {} if memory_cache is None else memory_cache
-    rows: list[Row | None] = []
-    cells: list[_Cell] = []
-    for i, item in enumerate(items):
-        early, estimate = _precheck(sweep, item, budget)
-        rows.append(early)
-        if early is None:
-            cells.append(_Cell(item, estimate, i))
-    if cells:
-        _time_cells(sweep, cells, workers, show)
-    for cell in cells:
-        if cell.row is None:
-            cell.row = _timed_row(sweep, cell, workers, memory_cache, show)
-        if OVER_BUDGET in str(cell.row.get("reason")):
-            budget.note(cell.item.entry.name, cell.item.case)
-        rows[cell.index] = cell.row
-    return rows  # type: ignore[return-value]  # every None was replaced above
+    group = _Group(sweep, items, _NoJournal())
+    group.start(workers, budget, show)
+    for r in range(sweep.processes):
+        group.time_round(r, workers, budget, show)
+    group.finish(workers, {} if memory_cache is None else memory_cache, show)
+    return group.rows  # type: ignore[return-value]  # every item has its row now
 
 
 def _target(sweep: Sweep, item: WorkItem) -> Target:
     return Target(item.case, item.entry.spec, item.entry.layer, sweep.seed, sweep.threads)
-
-
-def _time_cells(
-    sweep: Sweep, cells: list[_Cell], workers: Workers, show: Callable[[Case, str], None]
-) -> None:
-    case = cells[0].item.case
-    check = _reference(case, *case_inputs(case, sweep.seed))
-    for cell in cells:
-        show(case, f"{cell.item.entry.name} (check)")
-        answer = workers.run(
-            CheckRequest(_target(sweep, cell.item), check, budget_s=sweep.time_budget_s)
-        )
-        if isinstance(answer, CheckFailed):
-            cell.finish(answer.status, answer.reason, max_abs_err=answer.max_abs_err)
-        elif isinstance(answer, WorkerFailed):
-            cell.finish("error", answer.reason)
-        else:
-            cell.max_abs_err = answer.max_abs_err
-    t, procs = sweep.timing, sweep.processes
-    for p in range(procs):
-        for cell in cells:
-            if cell.row is not None:
-                continue
-            show(case, cell.item.entry.name)
-            answer = workers.run(
-                TimeRequest(
-                    _target(sweep, cell.item),
-                    allocator=cell.item.allocator,
-                    warmup=t.warmup,
-                    min_sample_s=t.min_sample_s,
-                    repeats=per_process(t.repeats, procs),
-                    min_repeats=per_process(t.min_repeats, procs),
-                    budget_s=sweep.time_budget_s / procs,
-                )
-            )
-            if isinstance(answer, WorkerFailed):
-                cell.finish("error", f"while timing (process {p + 1} of {procs}): {answer.reason}")
-            else:
-                cell.answers.append(answer)
 
 
 def _timed_row(
@@ -278,7 +364,7 @@ def _timed_row(
     cell: _Cell,
     workers: Workers,
     memory_cache: dict[tuple, MemoryResult],
-    show: Callable[[Case, str], None],
+    show: Show,
 ) -> Row:
     item, settings = cell.item, sweep.timing
     timings = [a.timing for a in cell.answers]
@@ -289,12 +375,10 @@ def _timed_row(
     if stats["process_spread"] > PROCESS_SPREAD_NOTE:
         notes.append(f"processes disagree: slowest/fastest x{stats['process_spread']:.2f}")
     median_s = float(stats["time_median_s"])
-    # Over budget means the method itself is slow here: its calls, one per sample, would take
-    # longer than the budget. Measurement overhead is not: each worker gets budget / processes
-    # and pays its own calibration and warm-up, so a worker cut short proves nothing alone.
-    if median_s * settings.repeats > sweep.time_budget_s:
+    if cell.over_budget:
+        first = timings[0].median_s
         notes.append(
-            f"{OVER_BUDGET} ({sweep.time_budget_s:g} s < {settings.repeats} x {median_s:.3g} s)"
+            f"{OVER_BUDGET} ({sweep.time_budget_s:g} s < {settings.repeats} x {first:.3g} s)"
             ": larger cells skipped"
         )
     memory = MemoryResult()
@@ -491,6 +575,11 @@ def run_sweep(
         # One writer per results file, no silent overwrite, one measurement per machine.
         stack.enter_context(output_lock(output))
         check_overwrite(output, resume=resume, overwrite=overwrite)
+        if (left := pending(output)) and not (resume or overwrite):
+            raise ResultsError(
+                f"{output}: an interrupted run left {left} timing rounds in "
+                f"{journal_path(output).name}: --resume to continue, --overwrite to replace"
+            )
         machine = stack.enter_context(measuring_lock(wait=wait, shared_machine=shared_machine))
         meta["shared_machine"] = machine.shared
         writer = stack.enter_context(RowWriter(output, resume=resume, overwrite=overwrite))
@@ -502,9 +591,13 @@ def run_sweep(
         if own_workers:
             stack.enter_context(workers)
         stack.enter_context(pinned_threads(sweep.threads))  # for the reference computed here
-        bar = stack.enter_context(_progress(progress, len(todo)))
+        # The first measurement of this run, row or round, ends the previous results' backup.
+        journal = Journal(output, resume=resume, on_first_write=writer.commit)
+        complete = [False]  # set once every row is written; a failed run keeps its journal
+        stack.callback(lambda: journal.close(complete=complete[0]))
+        bar = stack.enter_context(_progress(progress, len(todo) * sweep.processes))
         try:
-            for row in _run_items(sweep, todo, budget, workers, bar):
+            for row in _run_items(sweep, todo, budget, workers, bar, journal):
                 if (note := machine.note()) and row.status == "ok":  # measured alongside another
                     row = row.replace(
                         reason="; ".join(filter(None, (str(row.get("reason")), note)))
@@ -517,6 +610,7 @@ def run_sweep(
                     summary.problems.append({**as_dict, "case": row.case.label()})
                 if on_row is not None:
                     on_row(as_dict)
+            complete[0] = True
         except KeyboardInterrupt:
             summary.interrupted = True
         summary.wall_s = time.perf_counter() - t0
@@ -537,26 +631,42 @@ def _groups(items: list[WorkItem]) -> Iterator[list[WorkItem]]:
 
 
 def _run_items(
-    sweep: Sweep, items: list[WorkItem], budget: _Budget, workers: Workers, bar
+    sweep: Sweep, items: list[WorkItem], budget: _Budget, workers: Workers, bar, journal
 ) -> Iterator[Row]:
-    """Rows of ``items``, group by group; memory is shared between a case's allocators."""
+    """Rows of ``items``: every cell timed once per round, the rounds spread over the run.
+
+    Round 1 checks and times every cell, case by case (a cell over the time budget skips the
+    larger cells of its facet measured after it); each later round times every live cell once
+    more, in the same order; the last one also takes memory and yields the rows. So the
+    ``processes`` workers of one cell run minutes apart on a long sweep, and a slow period of
+    the host moves one of them, which the row's median of per-process medians shrugs off and
+    its ``process_spread`` shows (asv's ``rounds`` do the same). A row that ends early (a
+    wrong output, a crash) is yielded at once.
+    """
+    groups = [_Group(sweep, g, journal) for g in _groups(items)]
     memory_cache: dict[tuple, MemoryResult] = {}
-    for group in _groups(items):
-        if memory_cache and next(iter(memory_cache))[0] != group[0].case:
-            memory_cache.clear()
-        rows = measure_case(
-            sweep, group, workers, budget=budget, memory_cache=memory_cache, show=bar.show
-        )
-        for row in rows:
-            bar.advance()
-            yield row.replace(finished_at=_now())
+    rounds = sweep.processes
+    for r in range(rounds):
+        for group in groups:
+            before = group.progress()
+            done: list[Row] = []
+            if r == 0:
+                done += group.start(workers, budget, bar.show)
+            done += group.time_round(r, workers, budget, bar.show)
+            if r == rounds - 1:
+                if memory_cache and next(iter(memory_cache))[0] != group.case:
+                    memory_cache.clear()
+                done += group.finish(workers, memory_cache, bar.show)
+            bar.advance(group.progress() - before)
+            for row in done:
+                yield row.replace(finished_at=_now())
 
 
 class _NoProgress:
     def show(self, case: Case, method: str) -> None:
         pass
 
-    def advance(self) -> None:
+    def advance(self, n: int = 1) -> None:
         pass
 
 
@@ -567,8 +677,8 @@ class _RichProgress:
     def show(self, case: Case, method: str) -> None:
         self.progress.update(self.task, description=f"{case.label()} | {method}")
 
-    def advance(self) -> None:
-        self.progress.advance(self.task)
+    def advance(self, n: int = 1) -> None:
+        self.progress.advance(self.task, n)
 
 
 @contextlib.contextmanager

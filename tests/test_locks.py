@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from convbench.cli import app
 from convbench.errors import ConvbenchError, ResultsError
 from convbench.gate import run_gate
+from convbench.journal import pending
 from convbench.locks import (
     HOLDER_ENV,
     SHARED_NOTE,
@@ -28,6 +29,7 @@ from convbench.locks import (
     others_measuring,
     output_lock,
 )
+from convbench.measure.worker import CheckRequest, TimeRequest, Workers
 from convbench.results import RowWriter, backup_path, read_meta, read_rows, row_key
 
 TESTS = Path(__file__).parent
@@ -184,36 +186,54 @@ def test_a_second_run_refuses_an_existing_csv_with_rows(tiny):
     assert "choose one" in one_error_line(both)
 
 
-def test_overwrite_keeps_a_backup_until_the_first_row(tiny, monkeypatch):
+def test_overwrite_keeps_a_backup_until_the_new_run_measures_something(tiny, monkeypatch):
     cfg, out = tiny
     assert invoke(str(cfg), "-o", str(out), "--methods", "good").exit_code == 0
     old_csv, old_meta = out.read_bytes(), out.with_suffix(".meta.json").read_bytes()
     seen = []
-    write = RowWriter.write
+    commit = RowWriter.commit
 
-    def spying_write(self, row):
+    def spying_commit(self):
         seen.append(backup_path(out).exists() and backup_path(out).read_bytes() == old_csv)
-        write(self, row)
+        commit(self)
         seen.append(backup_path(out).exists())
 
-    monkeypatch.setattr(RowWriter, "write", spying_write)
+    monkeypatch.setattr(RowWriter, "commit", spying_commit)
     result = invoke(str(cfg), "-o", str(out), "--overwrite")
     assert result.exit_code == 0, result.output
-    assert seen[:2] == [True, False] and not any(seen[2:])  # kept, then gone after row one
+    # kept until the first check or timing round of the new run is on disk, then gone
+    assert seen[:2] == [True, False] and not any(seen[2:])
     assert len(keys_of(out)) == CELLS and out.read_bytes() != old_csv
     assert not backup_path(out.with_suffix(".meta.json")).exists()
     assert read_meta(out)["finished_at"] and out.with_suffix(".meta.json").read_bytes() != old_meta
 
 
-def test_overwrite_that_writes_no_row_puts_the_previous_file_back(tiny, monkeypatch):
+def test_overwrite_that_measures_nothing_puts_the_previous_file_back(tiny, monkeypatch):
     cfg, out = tiny
     assert invoke(str(cfg), "-o", str(out)).exit_code == 0
     old_csv, old_meta = out.read_bytes(), out.with_suffix(".meta.json").read_bytes()
-    fail_on_call(monkeypatch, 2)  # the header goes through, the first row does not
+    fail_on_call(monkeypatch, 1)  # not even the header goes through
     line = one_error_line(invoke(str(cfg), "-o", str(out), "--overwrite"))
-    assert line.endswith(f"{out}: cannot write a row: No space left on device")
+    assert line.endswith(f"{out}: cannot write the header: No space left on device")
     assert out.read_bytes() == old_csv and out.with_suffix(".meta.json").read_bytes() == old_meta
     assert not backup_path(out).exists()
+
+
+def test_a_full_disk_at_the_first_row_keeps_every_timing_round_for_resume(tiny, monkeypatch):
+    cfg, out = tiny
+    fail_on_call(monkeypatch, 2)  # the header goes through, the first row does not
+    line = one_error_line(invoke(str(cfg), "-o", str(out)))
+    assert line.endswith(f"{out}: cannot write a row: No space left on device")
+    kept = pending(out)  # rounds 1 and 2 of every cell, and round 3 of the first case
+    assert keys_of(out) == [] and CELLS * 2 < kept < CELLS * 3
+    monkeypatch.undo()
+    requests = []
+    run = Workers.run
+    monkeypatch.setattr(Workers, "run", lambda self, r: requests.append(r) or run(self, r))
+    assert invoke(str(cfg), "-o", str(out), "--resume").exit_code == 0
+    assert len(keys_of(out)) == CELLS and pending(out) == 0
+    assert not any(isinstance(r, CheckRequest) for r in requests)  # all checked before
+    assert sum(isinstance(r, TimeRequest) for r in requests) == CELLS * 3 - kept
 
 
 # --------------------------------------------------------------------------- write failures

@@ -9,7 +9,8 @@ import pytest
 
 from convbench.cases import Case
 from convbench.config import load_sweep_text
-from convbench.errors import ConfigError
+from convbench.errors import ConfigError, ResultsError
+from convbench.journal import journal_path, pending
 from convbench.measure.worker import CheckRequest, TimeRequest, Workers
 from convbench.results import COLUMNS, read_meta, read_rows, row_key
 from convbench.runner import is_larger, measure_case, run_sweep, work_items
@@ -132,8 +133,9 @@ def test_skip_rules_give_skipped_rows_with_the_rule(tmp_path):
         """
     )
     rows = read_rows(run_sweep(s, tmp_path / "s.csv", progress=False).output)
-    assert list(zip(rows.input_h, rows.status, strict=True)) == [(8, "ok"), (16, "skipped")]
-    assert rows.reason[1] == "skip rule 0 (input_size=12..)"
+    # a row is written when it is finished: the skipped one at once, the timed one last
+    assert list(zip(rows.input_h, rows.status, strict=True)) == [(16, "skipped"), (8, "ok")]
+    assert rows.reason[0] == "skip rule 0 (input_size=12..)"
 
 
 def test_interrupt_keeps_rows_and_resume_adds_the_rest_without_duplicates(tmp_path):
@@ -195,7 +197,7 @@ class RecordingWorkers(Workers):
 
     def run(self, request):
         if isinstance(request, TimeRequest):
-            self.order.append(request.target.spec)
+            self.order.append((request.target.case.input_size[0], request.target.spec))
         return super().run(request)
 
 
@@ -208,13 +210,61 @@ def test_methods_of_a_case_are_timed_interleaved_in_fresh_processes(tmp_path):
     with workers:
         rows = read_rows(run_sweep(s, tmp_path / "i.csv", progress=False, workers=workers).output)
     a, b = "cbtest_methods:good", "cbtest_methods:slow"
-    assert workers.order == [a, b, a, b, a, b]
+    assert [spec for _, spec in workers.order] == [a, b, a, b, a, b]
     assert list(rows.processes) == [3, 3]
     for r in rows.to_dict("records"):
         assert sorted(set(r["sample_process"])) == [0, 1, 2]
         assert len(r["sample_process"]) == len(r["samples_s"]) == r["repeats"] == 3
         assert len(r["process_medians_s"]) == 3 and r["process_spread"] >= 1
         assert r["time_median_s"] == pytest.approx(sorted(r["samples_s"])[1])
+
+
+def test_the_processes_of_a_cell_are_spread_over_the_whole_run(tmp_path):
+    s = sweep_of(
+        "input_size: [8, 12, 16]\nkernel_size: 3\nprocesses: 2\n"
+        "methods: [{a: cbtest_methods:good}, {b: cbtest_methods:small_blocks}]\n"
+    )
+    workers = RecordingWorkers()
+    with workers:
+        out = run_sweep(s, tmp_path / "r.csv", progress=False, workers=workers).output
+    one_round = [(n, m) for n in (8, 12, 16) for m in ("good", "small_blocks")]
+    assert [(n, spec.split(":")[1]) for n, spec in workers.order] == one_round * 2
+    assert set(read_rows(out).status) == {"ok"} and not journal_path(out).exists()
+
+
+class InterruptingWorkers(RecordingWorkers):
+    """Ctrl-C arrives during the ``after``-th timing request."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def run(self, request):
+        if isinstance(request, TimeRequest) and len(self.order) + 1 == self.after:
+            raise KeyboardInterrupt
+        return super().run(request)
+
+
+def test_an_interrupt_between_rounds_loses_no_round_and_resume_takes_only_the_rest(tmp_path):
+    s = sweep_of(
+        "input_size: [8, 12]\nkernel_size: 3\ndepth: [0, 2]\nmethods: [cbtest_methods:good]\n"
+    )
+    out = tmp_path / "j.csv"
+    cells = len(work_items(s))
+    first = InterruptingWorkers(after=cells + 3)  # in round 2 of 3
+    with first:
+        summary = run_sweep(s, out, progress=False, workers=first)
+    assert summary.interrupted and len(read_rows(out)) == 0
+    assert pending(out) == cells + 2
+    with pytest.raises(ResultsError, match=r"left 6 timing rounds in j.rounds.jsonl: --resume"):
+        run_sweep(s, out, progress=False)
+    again = RecordingWorkers()
+    with again:
+        run_sweep(s, out, resume=True, progress=False, workers=again)
+    assert len(again.order) == 3 * cells - (cells + 2)  # only the rounds still missing
+    rows = read_rows(out)
+    assert len(rows) == cells and set(rows.status) == {"ok"} and (rows.processes == 3).all()
+    assert all(len(set(p)) == 3 for p in rows.sample_process) and pending(out) == 0
 
 
 def test_a_cell_does_not_see_what_ran_before_it(tmp_path):
