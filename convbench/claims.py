@@ -25,6 +25,7 @@ import pandas as pd
 
 from .cases import CASE_KEYS, Case
 from .plot import DEFAULT_ALLOCATOR, MEMORY_RESOLUTION_BYTES, METRICS, allocators, metric_values
+from .units import format_bytes
 
 STUDY_METHODS = ("fft", "shift-add", "strided-view")
 REPRODUCED_SHARE = 2 / 3
@@ -337,11 +338,5 @@ def check_claims(df: pd.DataFrame) -> list[Claim]:
 
 
 def human_bytes(n: float) -> str:
-    """``1.5 GiB``-style text of a byte count."""
-    if n is None or np.isnan(n):
-        return "n/a"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
+    """``1.5 GiB``-style text of a byte count (``n/a`` when unknown)."""
+    return format_bytes(n, missing="n/a")

@@ -14,6 +14,7 @@ from .cases import Case
 from .errors import ConfigError
 from .locks import output_lock
 from .results import read_rows
+from .units import format_bytes, format_seconds
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10}
 _UNITS |= {"mib": 2**20, "gib": 2**30}
@@ -72,33 +73,17 @@ def parse_case(
     return case
 
 
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
-def _human_time(s: float) -> str:
-    if s < 1e-3:
-        return f"{s * 1e6:.1f} µs"
-    if s < 1:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s:.2f} s"
-
-
 def advice_text(case: Case, memory_limit: str | None, table_path: Path | None) -> str:
     """The lines ``convbench advise`` prints: the recommendation and the runner-up."""
     table = advise.load_table(table_path) if table_path else advise.default_table()
     limit = parse_bytes(memory_limit) if memory_limit else advise.default_memory_limit()
     ranked = advise.choose(case, limit, table)
-    lines = [f"case: {case.label()}", f"memory limit: {_human_bytes(limit)}"]
+    lines = [f"case: {case.label()}", f"memory limit: {format_bytes(limit)}"]
     for label, cand in zip(("recommended", "runner-up"), ranked[:2], strict=False):
         how = "measured" if cand.measured else "predicted"
         lines.append(
-            f"{label}: {cand.method}  expected time {_human_time(cand.expected_time_s)} ({how})"
-            f"  expected memory {_human_bytes(cand.expected_bytes)}"
+            f"{label}: {cand.method}  expected time {format_seconds(cand.expected_time_s)} ({how})"
+            f"  expected memory {format_bytes(cand.expected_bytes)}"
         )
     if len(ranked) < 2:
         lines.append("runner-up: none (no other tuned method fits)")
