@@ -22,35 +22,32 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compare import (
+from .comparison import (
     Comparison,
-    Thresholds,
-    Verdict,
     compare_frames,
     geometric_mean,
     read_baseline,
     sort_cells,
-    to_markdown,
     usual_wall_cpu,
 )
 from .errors import ResultsError
+from .render import to_markdown
 from .results import read_meta, read_rows, row_key
+from .rules import CONFIRM_ROUNDS, CONFIRM_WAIT_S, READINGS, Thresholds, Verdict
 
 #: ``measure(sweep_path, output_csv, only)`` writes a results CSV; ``only=None`` means every cell.
 Measure = Callable[[Path, Path, "set[tuple] | None"], None]
 
-#: Default pause before each confirmation round (see :func:`run_gate`). Replayed by
-#: ``benchmarks/gate_quality.py`` (README): same-code gates that failed because one slow period
-#: covered all three back-to-back readings of a memory-bound cell passed with readings ~36 s apart.
-CONFIRM_WAIT_S = 30.0
+__all__ = ["CONFIRM_WAIT_S", "GateResult", "confirm_path", "measure_pass", "run_gate"]
 
 
 @dataclass
 class GateResult:
     """What the gate saw: the first comparison, the confirmation rounds and the final verdicts.
 
-    ``final.cells`` carries a ``confirmation`` column: ``confirmed``, ``cleared``, ``unresolved``
-    or ``""`` for cells that were never re-measured.
+    ``final.cells`` carries a ``confirmation`` column: ``confirmed``, ``cleared``, ``unresolved``,
+    ``not re-measured`` (a re-measure pass did not produce the cell: it fails the gate, which
+    could not finish its job) or ``""`` for cells that were never flagged.
     """
 
     first: Comparison
@@ -59,6 +56,7 @@ class GateResult:
     confirmed: set[tuple] = field(default_factory=set)
     cleared: set[tuple] = field(default_factory=set)
     unresolved: set[tuple] = field(default_factory=set)
+    incomplete: dict[tuple, int] = field(default_factory=dict)  # key -> round that lacked it
 
     @property
     def failed(self) -> bool:
@@ -76,8 +74,8 @@ def run_gate(
     output: str | os.PathLike,
     thresholds: Thresholds | None = None,
     *,
-    confirm_rounds: int = 2,
-    readings: int = 2,
+    confirm_rounds: int = CONFIRM_ROUNDS,
+    readings: int = READINGS,
     confirm_wait_s: float = CONFIRM_WAIT_S,
     measure: Measure | None = None,
     sleep: Callable[[float], None] | None = None,
@@ -99,7 +97,8 @@ def run_gate(
         At most this many re-measurements of the flagged cells (0 = trust the first pass).
     readings
         A regression is confirmed after this many consecutive clean readings (the first pass
-        included) say so; a clean reading that does not clears the cell as noise.
+        included) say so; a clean reading that does not clears the cell as noise; a disturbed or
+        inconclusive reading in between starts the count again.
     confirm_wait_s
         Pause before each confirmation round. Slow periods of a shared machine last tens of
         seconds to minutes and slow one cell in consecutive processes alike, so readings taken
@@ -116,6 +115,8 @@ def run_gate(
     ------
     ResultsError, ConfigError
         Bad baseline, bad config, or nothing in common (exit 2 at the CLI).
+    KeyboardInterrupt
+        A pass was interrupted: the gate has no verdict (exit 130 at the CLI).
     """
     if confirm_rounds < 0:
         raise ValueError(f"confirm_rounds must be >= 0, got {confirm_rounds}")
@@ -167,7 +168,9 @@ def run_gate(
         )
         for key in sorted(pending, key=str):
             now = again.get(key)
-            if now is None:  # the pass did not produce the cell (e.g. it was skipped this time)
+            if now is None:  # the pass did not produce the cell: it cannot be cleared
+                result.incomplete[key] = round_no
+                pending.discard(key)
                 continue
             latest[key] = now
             if not _settled(now):
@@ -242,14 +245,25 @@ def _final(first: Comparison, latest: dict[tuple, dict], result: GateResult) -> 
             cell["confirmation"] = "confirmed"
         elif key in result.cleared:
             cell["confirmation"] = "cleared"
+        elif key in result.incomplete:
+            cell["confirmation"] = "not re-measured"
+            cell["reason"] = (
+                f"re-measure round {result.incomplete[key]} produced no reading of this "
+                f"flagged cell, so the gate cannot clear it; {cell['reason']}"
+            )
         elif key in result.unresolved:
             cell["confirmation"] = "unresolved"
             cell["verdict"] = Verdict.inconclusive.value
             cell["reason"] = (
                 f"did not settle in {len(result.rounds)} re-measurement(s); {cell['reason']}"
             )
-        # Only a broken cell or a regression that reproduced fails the gate.
-        cell["failed"] = cell["verdict"] == Verdict.broken.value or key in result.confirmed
+        # Only a broken cell, a regression that reproduced, or a flagged cell the gate could not
+        # re-measure fails the gate.
+        cell["failed"] = (
+            cell["verdict"] == Verdict.broken.value
+            or key in result.confirmed
+            or key in result.incomplete
+        )
         rows.append(cell)
     cells = sort_cells(
         pd.DataFrame.from_records(rows, columns=[*first.cells.columns, "confirmation"])
@@ -281,6 +295,11 @@ def confirmation_lines(result: GateResult) -> list[str]:
         f"{len(result.confirmed)} regression(s) confirmed, {len(result.cleared)} cleared as noise, "
         f"{len(result.unresolved)} unresolved (reported, not failed)."
     )
+    if result.incomplete:
+        lines.append(
+            f"{len(result.incomplete)} flagged cell(s) not re-measured (a pass came back without "
+            "them): failed, since the gate could not clear them."
+        )
     return lines
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -11,7 +13,16 @@ from convbench.cases import Case
 from convbench.cli import app
 from convbench.errors import ResultsError
 from convbench.gate import confirm_path, gate_markdown, run_gate
-from convbench.results import RowWriter, make_row, read_rows, row_key, write_meta
+from convbench.results import (
+    SAMPLE_COLUMNS,
+    RowWriter,
+    format_samples,
+    make_row,
+    read_rows,
+    row_key,
+    write_meta,
+)
+from convbench.rules import Thresholds
 
 A = Case(input_size=(32, 32), kernel_size=(3, 3))
 B = Case(input_size=(48, 48), kernel_size=(5, 5))
@@ -19,7 +30,7 @@ SWEEP_YAML = "input_size: [32, 48]\nkernel_size: 3\nmethods: [shift-add]\n"
 META = {"cpu_model": "Test CPU", "cores": 2}
 
 
-def timed_row(method, case, median, *, seed, wall_cpu=1.0, status="ok", reason=""):
+def timed_row(method, case, median, *, seed, wall_cpu=1.0, status="ok", reason="", peak=""):
     if status != "ok":
         return make_row(case, method, "direct", status, reason=reason)
     cpu = median * np.exp(np.random.default_rng(seed).normal(0, 0.01, 20))
@@ -34,6 +45,7 @@ def timed_row(method, case, median, *, seed, wall_cpu=1.0, status="ok", reason="
         cpu_median_s=float(np.median(cpu)),
         wall_cpu_ratio=wall_cpu,
         repeats=20,
+        peak_bytes=peak,
     )
 
 
@@ -46,7 +58,8 @@ def write_csv(path, rows):
 
 
 class ScriptedMeasure:
-    """A fake measuring pass: pass ``i`` gives each cell the (median, wall/CPU, status) scripted."""
+    """A fake measuring pass: pass ``i`` gives each cell the (median, wall/CPU, status[, peak
+    bytes]) scripted; ``None`` leaves the cell out of that pass."""
 
     def __init__(self, script: dict[tuple[str, Case], list]):
         self.script = script
@@ -58,9 +71,11 @@ class ScriptedMeasure:
         rows = []
         for (method, case), passes in self.script.items():
             spec = passes[min(n, len(passes) - 1)]
-            median, wall_cpu, status = (spec, 1.0, "ok") if isinstance(spec, float) else spec
+            if spec is None:
+                continue
+            median, wall_cpu, status, *peak = (spec, 1.0, "ok") if isinstance(spec, float) else spec
             row = timed_row(method, case, median, seed=100 * n + len(rows), wall_cpu=wall_cpu,
-                            status=status, reason="boom")  # fmt: skip
+                            status=status, reason="boom", peak=peak[0] if peak else "")  # fmt: skip
             if only is None or row_key(row) in only:
                 rows.append(row)
         write_csv(output, rows)
@@ -111,7 +126,7 @@ def test_a_real_regression_is_confirmed(setup):
     measure = ScriptedMeasure({("m", A): [1.3e-3], ("m", B): [1e-3]})
     result = run_gate(sweep, base, out, measure=measure)
     assert result.failed
-    assert len(measure.calls) == 2  # confirmed after one re-measure, no second round needed
+    assert len(measure.calls) == 3  # three regressed readings: the first pass and two re-measures
     cell = result.final.cells.iloc[0]
     assert (cell["input_h"], cell["verdict"], cell["confirmation"]) == (
         32,
@@ -119,7 +134,7 @@ def test_a_real_regression_is_confirmed(setup):
         "confirmed",
     )
     text = gate_markdown(result)
-    assert "1 regression(s) confirmed" in text and "confirmed: median x1.3" in text
+    assert "1 regression(s) confirmed" in text and "confirmed: median x1.2" in text
 
 
 def test_readings_sets_how_many_regressed_readings_confirm(setup):
@@ -139,7 +154,7 @@ def test_a_disturbed_cell_needs_two_clean_readings(setup):
     sweep, base, out = setup
     disturbed = (1.3e-3, 4.0, "ok")  # 1.6x the run's usual wall/CPU
     measure = ScriptedMeasure({("m", A): [disturbed, 1.3e-3, 1.3e-3], ("m", B): [1e-3]})
-    result = run_gate(sweep, base, out, measure=measure)
+    result = run_gate(sweep, base, out, readings=2, measure=measure)
     assert len(measure.calls) == 3
     assert result.failed and len(result.confirmed) == 1
 
@@ -159,6 +174,71 @@ def test_broken_fails_without_confirmation(setup):
     measure = ScriptedMeasure({("m", A): [(1e-3, 1.0, "wrong")], ("m", B): [1e-3]})
     result = run_gate(sweep, base, out, measure=measure)
     assert result.failed and measure.calls == [None]
+
+
+def test_a_disturbed_reading_in_the_middle_restarts_the_count(setup):
+    # "readings consecutive clean readings": a disturbed reading between regressed ones is not
+    # skipped over, it starts the count again.
+    sweep, base, out = setup
+    disturbed = (1.3e-3, 4.0, "ok")  # 1.6x the run's usual wall/CPU
+    script = {("m", A): [1.3e-3, disturbed, 1.3e-3, 1.3e-3], ("m", B): [1e-3]}
+    measure = ScriptedMeasure(script)
+    result = run_gate(sweep, base, out, confirm_rounds=3, readings=3, measure=measure)
+    assert len(measure.calls) == 4
+    assert not result.failed, "1 + (reset) + 2 regressed readings are not 3 consecutive ones"
+    assert len(result.unresolved) == 1 and not result.confirmed
+    # Two more regressed readings after the reset make three in a row: confirmed.
+    script = {("m", A): [1.3e-3, disturbed, 1.3e-3, 1.3e-3, 1.3e-3], ("m", B): [1e-3]}
+    measure = ScriptedMeasure(script)
+    result = run_gate(sweep, base, out, confirm_rounds=5, readings=3, measure=measure)
+    assert len(measure.calls) == 5 and result.failed and len(result.confirmed) == 1
+
+
+def test_a_memory_regression_fails_the_gate(tmp_path):
+    sweep = tmp_path / "ci.yaml"
+    sweep.write_text(SWEEP_YAML)
+    base = write_csv(
+        tmp_path / "base.csv",
+        [
+            timed_row("m", A, 1e-3, seed=1, peak=1_000_000),
+            timed_row("m", B, 1e-3, seed=2, peak=1_000_000),
+        ],
+    )
+    # Same time; A's peak grows by 9 MB (x10) in every reading, B's by 100 kB (noise).
+    script = {("m", A): [(1e-3, 1.0, "ok", 10_000_000)], ("m", B): [(1e-3, 1.0, "ok", 1_100_000)]}
+    measure = ScriptedMeasure(script)
+    result = run_gate(sweep, base, tmp_path / "out.csv", measure=measure)
+    assert result.failed and len(measure.calls) == 3
+    cells = {c["input_h"]: c for c in result.final.cells.to_dict("records")}
+    assert cells[32]["memory"] == "regressed" and cells[32]["confirmation"] == "confirmed"
+    assert cells[32]["verdict"] == "unchanged" and cells[48]["memory"] == "unchanged"
+    assert "regressed (976.6 KiB -> 9.5 MiB)" in gate_markdown(result)
+
+
+def test_a_flagged_cell_missing_from_a_re_measure_fails_the_gate(setup):
+    # A re-measure pass that comes back without a flagged cell cannot clear it.
+    sweep, base, out = setup
+    measure = ScriptedMeasure({("m", A): [1.3e-3, None], ("m", B): [1e-3]})
+    result = run_gate(sweep, base, out, measure=measure)
+    assert len(measure.calls) == 2, "not asked again once a pass lost it"
+    assert result.failed and list(result.incomplete.values()) == [1]
+    cell = result.final.cells.iloc[0]
+    assert cell["confirmation"] == "not re-measured" and cell["failed"]
+    assert "not re-measured" in gate_markdown(result)
+
+
+def test_an_interrupted_re_measure_is_no_verdict(setup, monkeypatch):
+    sweep, base, out = setup
+    script = ScriptedMeasure({("m", A): [1.3e-3], ("m", B): [1e-3]})
+
+    def interrupted(sweep_path, output, only):
+        if only is not None:  # Ctrl-C during the first re-measure pass
+            raise KeyboardInterrupt
+        script(sweep_path, output, only)
+
+    result = invoke_gate(monkeypatch, interrupted, sweep, "--baseline", base, "-o", out)
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "PASS" not in result.output
 
 
 def test_confirmation_off_trusts_the_first_pass(setup):
@@ -294,3 +374,48 @@ def test_real_subprocess_pass_against_itself(tmp_path):
     assert rows["status"].tolist() == ["ok"] and len(rows.loc[0, "cpu_samples_s"]) == 6
     result = run_gate(sweep, base, tmp_path / "cur.csv", confirm_rounds=1)
     assert set(result.first.cells["method"]) == {"shift-add"}
+
+
+def _scaled_copy(source, target, method, factor):
+    """``source``'s rows with ``method``'s times multiplied by ``factor`` (a faster baseline)."""
+    rows = []
+    for r in read_rows(source).to_dict("records"):
+        if r["method"] == method:
+            for c in ("samples_s", "cpu_samples_s", "process_medians_s"):
+                r[c] = [x * factor for x in r[c]]
+            for c in ("time_min_s", "time_median_s", "cpu_min_s", "cpu_median_s"):
+                r[c] = r[c] * factor
+        for c in SAMPLE_COLUMNS:
+            r[c] = format_samples(r[c])
+        rows.append({k: "" if isinstance(v, float) and np.isnan(v) else v for k, v in r.items()})
+    write_csv(target, rows)
+    return target
+
+
+@pytest.mark.slow
+def test_real_re_measure_confirms_in_a_fresh_process(tmp_path):
+    # The whole stored gate through real worker processes, re-measure pass included: against a
+    # baseline whose shift-add is 3x faster than the code really is, that cell alone is flagged,
+    # re-measured on its own (only that cell in ci.confirm1.csv) and confirmed.
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(
+        "input_size: 16\nkernel_size: 3\nmethods: [shift-add, fft]\nmemory_pass: false\n"
+        "processes: 2\ntiming: {warmup: 1, min_sample_s: 0.001, repeats: 6, min_repeats: 3}\n"
+    )
+    measured = tmp_path / "measured.csv"
+    gate_module.measure_pass(sweep, measured, None)
+    base = _scaled_copy(measured, tmp_path / "base.csv", "shift-add", 1 / 3)
+    # This test's machine is shared: switch off the rules that would call the cell disturbed.
+    rule = Thresholds(max_host_load=math.inf, host_probe=False, max_wall_cpu=math.inf)
+    out = tmp_path / "cur.csv"
+    result = run_gate(sweep, base, out, rule, confirm_rounds=1, readings=2, confirm_wait_s=0)
+    again = read_rows(confirm_path(out, 1))
+    assert again["method"].tolist() == ["shift-add"]
+    assert again.loc[0, "processes"] == 2 and sorted(set(again.loc[0, "sample_process"])) == [0, 1]
+    assert result.failed and len(result.confirmed) == 1
+    cell = result.final.cells.iloc[0]
+    assert (cell["method"], cell["verdict"], cell["confirmation"]) == (
+        "shift-add",
+        "regressed",
+        "confirmed",
+    )
