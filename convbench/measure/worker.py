@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -457,11 +458,20 @@ class Workers:
     Use as a context manager (or call :meth:`close`) to stop the fork server. ``cpus`` pins
     every worker to those CPUs (empty: wherever the OS puts them); ``fork=False`` starts a new
     process per request instead.
+
+    Where the workers import from: by default this process's ``sys.path`` and working
+    directory, so they see what it sees. ``pythonpath`` replaces that path and ``cwd`` the
+    working directory (``gate --base`` points both into a checkout of another commit, whose
+    modules then win); ``log`` appends the servers' stderr to that file instead of sharing this
+    process's, and a server that dies is reported with the file's last line.
     """
 
     threads: int = 1
     cpus: tuple[int, ...] = ()
     fork: bool = field(default_factory=can_fork)
+    pythonpath: tuple[str, ...] | None = None
+    cwd: str | None = None
+    log: str | None = None
 
     def __post_init__(self) -> None:
         self._server: subprocess.Popen | None = None
@@ -473,15 +483,45 @@ class Workers:
     def _start(self) -> subprocess.Popen:
         env = {**os.environ, **thread_env(self.threads), "CONVBENCH_THREADS": str(self.threads)}
         env["CONVBENCH_CPUS"] = ",".join(map(str, self.cpus))
-        env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
+        path = self.pythonpath
+        if path is None:
+            path = tuple(p or os.getcwd() for p in sys.path)
+        env["PYTHONPATH"] = os.pathsep.join(path)
         cmd = [sys.executable, "-m", "convbench.measure.worker"]
-        return subprocess.Popen(
-            cmd + ([] if self.fork else ["--once"]),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            start_new_session=True,  # Ctrl-C reaches the parent only; it stops the workers
-        )
+        stderr = None
+        if self.log is not None:
+            stderr = open(self.log, "ab")  # the child keeps its own copy; ours is closed below
+        try:
+            return subprocess.Popen(
+                cmd + ([] if self.fork else ["--once"]),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+                cwd=self.cwd,
+                start_new_session=True,  # Ctrl-C reaches the parent only; it stops the workers
+            )
+        finally:
+            if stderr is not None:
+                stderr.close()
+
+    def _last_words(self) -> str:
+        """``: <last line of the log>`` of a server that died, when there is a log."""
+        if self.log is None:
+            return ""
+        with contextlib.suppress(OSError):
+            lines = [ln for ln in Path(self.log).read_text(errors="replace").splitlines() if ln]
+            if lines:
+                return f": {lines[-1].strip()[:300]}"
+        return ""
+
+    def start(self) -> None:
+        """Start the fork server now (it imports in the background), not at the first request.
+
+        Several servers started together import side by side. Nothing to do without fork.
+        """
+        if self.fork and (self._server is None or self._server.poll() is not None):
+            self._server = self._start()
 
     def run(self, request: Request) -> Answer:
         """Answer ``request`` in a fresh process; never raises for the worker's sake.
@@ -506,7 +546,7 @@ class Workers:
         except (EOFError, OSError, pickle.UnpicklingError, struct.error):
             code = server.poll()
             self.close(kill=True)
-            return WorkerFailed(f"worker server died (code {code})")
+            return WorkerFailed(f"worker server died (code {code}){self._last_words()}")
         except BaseException:
             self.close(kill=True)
             raise
