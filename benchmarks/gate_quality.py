@@ -1,373 +1,263 @@
-"""How often does the gate cry wolf, and how often does it catch a slowdown? (make gate-quality)
+"""How often does ``gate --base`` cry wolf, and how often does it catch a slowdown?
 
-    python benchmarks/gate_quality.py [--runs 20] [--out results/gate-quality]
+    python benchmarks/gate_quality.py [--config configs/ci.yaml] [--aa 40] [--slowed 10]
+        [--conditions quiet,neighbour] [--rounds N] [--out results/gate-quality]
 
-1. Runs a reduced copy of ``configs/ci.yaml`` (same cells and methods, fewer and shorter samples,
-   no memory pass) ``--runs`` times, each in its own process (``run00.csv``...; existing runs are
-   reused, so an interrupted script resumes). Every run also measures two plugins from
-   ``benchmarks/slow_plugin.py``: ``shift-add`` doing 1.25x and 1.5x its work.
-2. Per cell, first pass only: every pair of runs (i < j) compared with each statistic
-   (min-median, median, mannwhitney) -> false-alarm rate on same-code pairs (A/A), and detection
-   rate of the slowed plugins (baseline: run i's real ``shift-add``; current: run j's plugin).
-3. Whole gate, with confirmation: ``convbench.gate.run_gate`` replayed on the pool of runs
-   (baseline runs i..i+B-1 (``--baseline-runs`` B, as ``make gate-baseline`` makes them; B = 1
-   is a one-process baseline), first pass run i+B, confirmations runs i+B+g and i+B+2g, all
-   separate processes, indices modulo the pool) -> per-gate false-alarm rate and per-cell
-   detection rate. g = 1 replays readings taken back to back; the gate's pause before each
-   re-measurement (``--confirm-wait``) is replayed with the smallest g whose runs finished that
-   long apart. Shown for B = 1, and for B with the noise rule (``--noise-power``: a cell whose
-   baseline runs disagree needs a larger change) and the pause off and on.
+1. Builds a scratch git repository (in a temporary directory) holding a user package with two
+   methods, ``slow-x1.10`` and ``slow-x1.25``, and the config: ``--config``'s cells and methods
+   plus those two. Commit ``base``: both are exactly ``shift-add``. Commit ``slowed``: they do
+   ``shift-add`` and then exactly 10 % / 25 % more of the same work
+   (``benchmarks/slow_plugin.py``: shift-add again with that share of the kernel's taps).
+2. Runs real gates there, each its own ``python -m convbench gate gate.yaml --base base``
+   process, with this checkout's convbench:
+   * **A/A** (``--aa`` per condition): the working tree at ``base``: base and head are the same
+     code, so every failing gate and every regressed cell is a false alarm;
+   * **slowed** (``--slowed`` per condition): the working tree at ``slowed``: the plugins'
+     cells must read ``regressed``, never ``improved``, the built-in methods' cells must not
+     move.
+   Conditions: ``quiet`` (the machine as it is) and ``neighbour``: a process that copies a
+   256 MiB array over and over (CPU and memory bandwidth hungry, like another job on a shared
+   runner) runs during each gate; the script starts it before the gate and kills it after
+   (it also stops by itself after ``--neighbour-max-s``).
+3. Gates of both kinds and conditions alternate, so that a slow period of the host hits all of
+   them. Each gate's result is kept in ``<out>/gates/*.json`` (an interrupted script resumes
+   where it stopped); ``<out>/summary.md`` has the table (printed too).
 
-The reduced timing (fewer samples) makes each verdict noisier than the real gate's, so the
-false-alarm figures are, if anything, pessimistic. Results: ``<out>/summary.md`` (printed too).
+Cost: one gate per line above, each like ``make gate`` with two more methods (estimated at
+~2.2 min for ``configs/ci.yaml`` on 2 CPUs): ``--aa 40 --slowed 10`` over both conditions is
+100 gates, ~3.7 h. Only ``--rounds`` and ``--config`` change what is measured.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
-import math
+import json
+import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import yaml
 
-from convbench.cases import CASE_KEYS
-from convbench.compare import (
-    NOISE_POWER,
-    Stat,
-    Thresholds,
-    Verdict,
-    judge_times,
-    usual_wall_cpu,
-)
-from convbench.gate import CONFIRM_WAIT_S, measure_pass, run_gate
-from convbench.results import ROW_KEY, RowWriter, format_samples, read_meta, read_rows, write_meta
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's convbench, also for the gates it starts
 
-REAL = "shift-add"
-SLOW = {"x1.25": "slow-x1.25", "x1.5": "slow-x1.5"}
-PLUGINS = [
-    {SLOW["x1.25"]: "benchmarks.slow_plugin:shift_add_x125"},
-    {SLOW["x1.5"]: "benchmarks.slow_plugin:shift_add_x150"},
-]
+from convbench.comparison import compare_files  # noqa: E402
+from convbench.rules import ROUNDS  # noqa: E402
 
-
-def quality_sweep(ci_config: Path, out: Path, repeats: int, min_sample_s: float) -> Path:
-    """The ci sweep with the slow plugins added and cheaper timing, written to ``out``."""
-    config = yaml.safe_load(ci_config.read_text())
-    config["methods"] = [*config["methods"], *PLUGINS]
-    config["memory_pass"] = False
-    config["timing"] = {"warmup": 1, "min_sample_s": min_sample_s, "repeats": repeats,
-                        "min_repeats": min(5, repeats)}  # fmt: skip
-    config["description"] = f"gate quality: {ci_config} with slowed shift-add plugins"
-    path = out / "quality.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+PLUGINS = {"slow-x1.10": "shift_add_x110", "slow-x1.25": "shift_add_x125"}
+PACKAGE = "gqpkg"
+NEIGHBOUR = """
+import sys, time
+import numpy as np
+a = np.ones(1 << 25)  # 256 MiB of float64
+b = np.empty_like(a)
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline:
+    np.copyto(b, a)
+"""
 
 
-def make_runs(sweep: Path, out: Path, runs: int) -> list[Path]:
-    paths = [out / f"run{i:02d}.csv" for i in range(runs)]
-    for i, path in enumerate(paths):
-        if path.exists() and read_meta(path).get("finished_at"):
-            continue
-        path.unlink(missing_ok=True)
-        t0 = time.perf_counter()
-        measure_pass(sweep, path, None)
-        print(f"run {i + 1}/{runs}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return paths
+def conv_module(slowed: bool) -> str:
+    """The user package's methods: plain shift-add, or the slowed copies."""
+    lines = ["from .slow import _shift_add, shift_add_x110, shift_add_x125", ""]
+    for name, func in PLUGINS.items():
+        ident = name.replace("-", "_").replace(".", "")
+        lines.append(f"{ident} = {func if slowed else '_shift_add'}")
+    return "\n".join(lines) + "\n"
 
 
-def work_factor(tables: list[pd.DataFrame], slow: str) -> tuple[float, float, float]:
-    """Per cell, the median over runs of plugin / shift-add CPU time; (median, lowest, highest)
-    over the cells."""
-    ratios = []
-    for t in tables:
-        ok = t[t["status"] == "ok"].set_index(list(CASE_KEYS))
-        ratios.append(
-            ok[ok["method"] == slow]["cpu_median_s"] / ok[ok["method"] == REAL]["cpu_median_s"]
-        )
-    per_cell = pd.concat(ratios, axis=1).median(axis=1)
-    return float(per_cell.median()), float(per_cell.min()), float(per_cell.max())
+def git(repo: Path, *args: str) -> str:
+    cmd = ["git", "-c", "user.email=gate-quality@convbench", "-c", "user.name=gate-quality"]
+    done = subprocess.run([*cmd, *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
 
-def real_rows(df: pd.DataFrame) -> pd.DataFrame:
-    return df[~df["method"].isin(SLOW.values())]
+def make_repo(where: Path, config: Path) -> Path:
+    """The scratch repository: tags ``base`` (plain methods) and ``slowed``."""
+    repo = where / "repo"
+    (repo / PACKAGE).mkdir(parents=True)
+    (repo / PACKAGE / "__init__.py").write_text("")
+    shutil.copy(ROOT / "benchmarks" / "slow_plugin.py", repo / PACKAGE / "slow.py")
+    sweep = yaml.safe_load(config.read_text())
+    plugins = [
+        {name: f"{PACKAGE}.conv:{name.replace('-', '_').replace('.', '')}"} for name in PLUGINS
+    ]
+    sweep["methods"] = [*sweep["methods"], *plugins]
+    sweep["description"] = f"gate quality: {config.name} plus shift-add slowed x1.10 and x1.25"
+    (repo / "gate.yaml").write_text(yaml.safe_dump(sweep, sort_keys=False))
+    git(repo, "init", "-q")
+    for tag, slowed in (("base", False), ("slowed", True)):
+        (repo / PACKAGE / "conv.py").write_text(conv_module(slowed))
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", tag)
+        git(repo, "tag", tag)
+    return repo
 
 
-def slowed_as_real(df: pd.DataFrame, slow_name: str) -> pd.DataFrame:
-    """The plugin's rows, renamed to the real method so that they match its baseline rows."""
-    rows = df[df["method"] == slow_name].copy()
-    rows["method"] = REAL
-    return rows
+@contextmanager
+def neighbour(on: bool, max_s: float) -> Iterator[None]:
+    """A CPU- and memory-bandwidth-hungry process for the duration of the block (if ``on``)."""
+    if not on:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", NEIGHBOUR, str(max_s)], start_new_session=True)
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
-def only_real_method(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["method"] == REAL]
-
-
-# --------------------------------------------------------------------------- per cell, first pass
-
-
-def cell_samples(df: pd.DataFrame, usual: float) -> dict[tuple, tuple[list[float], float]]:
-    """Per cell: CPU samples and wall/CPU relative to the run's usual level (as compare does)."""
-    ok = df[df["status"] == "ok"]
-    return {
-        tuple(r[k] for k in ROW_KEY): (r["cpu_samples_s"], float(r["wall_cpu_ratio"]) / usual)
-        for r in ok.to_dict("records")
+def run_gate(
+    repo: Path, kind: str, out: Path, rounds: int | None, noisy: bool, max_s: float
+) -> dict:
+    """One gate in its own process; its exit code, cells and wall time."""
+    git(repo, "checkout", "-q", "base" if kind == "aa" else "slowed")
+    head = out.with_suffix(".csv")
+    cmd = [
+        sys.executable,
+        "-m",
+        "convbench",
+        "gate",
+        "gate.yaml",
+        "--base",
+        "base",
+        "-o",
+        str(head),
+    ]
+    cmd += ["--markdown", str(out.with_suffix(".md"))]
+    if rounds:
+        cmd += ["--rounds", str(rounds)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-
-
-def per_cell_rate(pairs, rule: Thresholds, want: str) -> tuple[int, int]:
-    """(cells whose verdict is ``want``, cells compared) over (baseline, current) table pairs."""
-    hits = total = 0
-    for base, current, usual_b, usual_c in pairs:
-        b, c = cell_samples(base, usual_b), cell_samples(current, usual_c)
-        for key in b.keys() & c.keys():
-            j = judge_times(b[key][0], c[key][0], rule, base_wall_cpu=b[key][1],
-                            current_wall_cpu=c[key][1])  # fmt: skip
-            hits += j.verdict.value == want
-            total += 1
-    return hits, total
-
-
-# --------------------------------------------------------------------------- whole gate, replayed
-
-
-def write_table(df: pd.DataFrame, path: Path, meta: dict) -> Path:
-    with RowWriter(path, overwrite=True) as writer:  # replay scratch, rewritten every round
-        for row in df.to_dict("records"):
-            for column in ("samples_s", "cpu_samples_s"):
-                row[column] = format_samples(row[column])
-            writer.write({k: ("" if _is_nan(v) else v) for k, v in row.items()})
-    write_meta(path, meta)
-    return path
-
-
-def _is_nan(v: object) -> bool:
-    return isinstance(v, float) and np.isnan(v)
-
-
-@dataclass(frozen=True)
-class GateSetup:
-    """One way of running the gate, replayed over the pool."""
-
-    rule: Thresholds
-    baseline_runs: int = 1
-    readings: int = 3
-    gap: int = 1  # pool runs between two readings of a cell (models --confirm-wait)
-    wait_s: float = 0.0
-
-    def title(self) -> str:
-        b = self.baseline_runs
-        noise = ""
-        if b > 1:
-            noise = f", noise power {self.rule.noise_power:g}" if self.rule.noise_power else ""
-            noise = noise or ", noise rule off"
-        wait = (
-            f"readings {self.gap} runs apart (--confirm-wait {self.wait_s:g} s)"
-            if self.wait_s
-            else "readings from consecutive runs (no wait)"
-        )
-        return (
-            f"min-median, factor {self.rule.factor}, baseline of {b} run{'s' if b > 1 else ''}"
-            f"{noise}, {self.readings} regressed readings to confirm, {wait}"
-        )
-
-
-def replay_gate(
-    sweep: Path,
-    tables: list[pd.DataFrame],
-    metas: list[dict],
-    i: int,
-    base_of: Callable[[pd.DataFrame], pd.DataFrame],
-    current_of: Callable[[pd.DataFrame], pd.DataFrame],
-    work: Path,
-    setup: GateSetup,
-):
-    """``run_gate`` with baseline runs i..i+B-1, first pass run i+B, confirmations i+B+g and
-    i+B+2g (g = ``setup.gap``, indices modulo the pool)."""
-    n, b = len(tables), setup.baseline_runs
-    base = [
-        write_table(base_of(tables[(i + k) % n]), work / f"base{k}.csv", metas[(i + k) % n])
-        for k in range(b)
-    ]
-    passes = iter(i + b + setup.gap * r for r in range(3))
-
-    def measure(_sweep: Path, output: Path, only: set | None) -> None:
-        k = next(passes) % n
-        df = current_of(tables[k])
-        if only is not None:
-            df = df[[tuple(r[c] for c in ROW_KEY) in only for r in df.to_dict("records")]]
-        write_table(df, output, metas[k])
-
-    return run_gate(
-        sweep,
-        base,
-        work / "current.csv",
-        setup.rule,
-        readings=setup.readings,
-        measure=measure,
-        sleep=lambda _s: None,  # the wait is modelled by taking readings from later runs
-    )
-
-
-def whole_gate_lines(
-    sweep: Path,
-    tables: list[pd.DataFrame],
-    metas: list[dict],
-    work: Path,
-    setup: GateSetup,
-) -> list[str]:
-    """The whole gate replayed once per run of the pool: A/A false alarms and detection."""
-    lines = ["", f"### Whole gate ({setup.title()})", ""]
-    n = len(tables)
-    gates = [
-        replay_gate(sweep, tables, metas, i, real_rows, real_rows, work, setup) for i in range(n)
-    ]
-    failed = sum(g.failed for g in gates)
-    first_failed = sum(g.first.failed for g in gates)
-    flagged = sum(len(g.first.flagged_keys()) for g in gates)
-    cleared = sum(len(g.cleared) for g in gates)
-    lines.append(
-        f"- A/A: **{failed}/{len(gates)} gates failed** ({first_failed} would have failed "
-        f"on the first pass alone; {flagged} cells flagged, {cleared} cleared by re-measuring)."
-    )
-    for label, slow in SLOW.items():
-        gates = [
-            replay_gate(
-                sweep,
-                tables,
-                metas,
-                i,
-                only_real_method,
-                lambda t, s=slow: slowed_as_real(t, s),
-                work,
-                setup,
-            )
-            for i in range(n)
-        ]
-        cells = sum(len(g.final.cells) for g in gates)
-        caught = sum(len(g.confirmed) for g in gates)
-        lines.append(
-            f"- {label} slower shift-add: **{caught}/{cells} cells caught** "
-            f"({caught / max(cells, 1):.1%}); {sum(g.failed for g in gates)}/{len(gates)} "
-            "gates failed."
-        )
-    return lines
-
-
-def run_spacing_s(metas: list[dict]) -> float:
-    """Median seconds between the ends of consecutive runs of the pool."""
-    ends = [datetime.fromisoformat(m["finished_at"]).timestamp() for m in metas]
-    gaps = np.diff(ends)
-    return float(np.median(gaps)) if gaps.size else math.inf
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=Path("configs/ci.yaml"))
-    parser.add_argument("--out", type=Path, default=Path("results/gate-quality"))
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--min-sample-s", type=float, default=0.01)
-    parser.add_argument("--factor", type=float, default=1.10, help="the gate's --factor")
-    parser.add_argument(
-        "--baseline-runs", type=int, default=5, help="processes in the gate's baseline"
-    )
-    parser.add_argument(
-        "--readings", type=int, default=3, help="consecutive regressed readings to confirm"
-    )
-    parser.add_argument(
-        "--noise-power", type=float, default=NOISE_POWER, help="the gate's --noise-power"
-    )
-    parser.add_argument(
-        "--confirm-wait", type=float, default=CONFIRM_WAIT_S, help="the gate's --confirm-wait"
-    )
-    args = parser.parse_args(argv)
-    if args.runs < args.baseline_runs + 3:
-        parser.error(
-            "--runs must be >= --baseline-runs + 3 (baseline, first pass, 2 confirmations)"
-        )
-    args.out.mkdir(parents=True, exist_ok=True)
-    sweep = quality_sweep(args.config, args.out, args.repeats, args.min_sample_s)
     t0 = time.perf_counter()
-    paths = make_runs(sweep, args.out, args.runs)
-    tables = [read_rows(p) for p in paths]
-    metas = [read_meta(p) for p in paths]
-    lines = [
-        "## Gate quality",
-        "",
-        f"`python benchmarks/gate_quality.py --runs {args.runs}` on "
-        f"{metas[0].get('cpu_model', '?')}"
-        f" ({metas[0].get('cores', '?')} cores): {args.config} with {args.repeats} samples of "
-        f">= {args.min_sample_s * 1000:.0f} ms, each run a separate process.",
-        "",
+    with neighbour(noisy, max_s):
+        done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
+    wall_s = time.perf_counter() - t0
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"gate failed to run (exit {done.returncode}): {done.stderr.strip()}")
+    comparison = compare_files(head.with_name(f"{head.stem}.base.csv"), head)
+    cells = [
+        {k: c[k] for k in ("method", "input_h", "kernel_h", "depth", "verdict", "ratio", "memory")}
+        for c in comparison.cells.to_dict("records")
     ]
-    lines.append(
-        "Work actually added by the plugins (CPU-time ratio to shift-add in the same process, "
-        "median over runs; lowest and highest cell): "
-        + ", ".join(
-            "{}: x{:.2f} (x{:.2f} to x{:.2f})".format(label, *work_factor(tables, slow))
-            for label, slow in SLOW.items()
-        )
-        + "."
-    )
-    lines += ["", "### Per cell, first pass only (every pair of runs)", ""]
-    lines += [
-        "| statistic | factor | A/A false alarms | caught x1.25 | caught x1.5 |",
-        "|---|---|---|---|---|",
-    ]
-    pairs = list(itertools.combinations(range(len(tables)), 2))
-    usual = [max(usual_wall_cpu(real_rows(t)), 1.0) for t in tables]
-    aa = [(real_rows(tables[i]), real_rows(tables[j]), usual[i], usual[j]) for i, j in pairs]
-    slow_pairs = {
-        label: [
-            (only_real_method(tables[i]), slowed_as_real(tables[j], slow), usual[i], usual[j])
-            for i, j in pairs
-        ]
-        for label, slow in SLOW.items()
-    }
-    rules = [Thresholds(stat=stat, factor=args.factor) for stat in Stat]
-    rules += [Thresholds(factor=f) for f in (1.15, 1.2, 1.3) if f != args.factor]
-    for rule in rules:
-        fa, n_fa = per_cell_rate(aa, rule, Verdict.regressed.value)
-        cells = [f"{fa}/{n_fa} ({fa / max(n_fa, 1):.2%})"]
-        for label in SLOW:
-            hit, n_hit = per_cell_rate(slow_pairs[label], rule, Verdict.regressed.value)
-            cells.append(f"{hit}/{n_hit} ({hit / max(n_hit, 1):.1%})")
-        lines.append(f"| {rule.stat.value} | {rule.factor} | " + " | ".join(cells) + " |")
+    return {"kind": kind, "exit": done.returncode, "wall_s": wall_s, "cells": cells}
 
-    # The gate pauses --confirm-wait before each re-measurement: replayed by taking the
-    # confirmation readings from runs that finished at least that long after the previous one.
-    gap = max(1, math.ceil(args.confirm_wait / run_spacing_s(metas)))
-    if args.runs < args.baseline_runs + 1 + 2 * gap:
-        parser.error(f"--runs too small for readings {gap} runs apart")
-    rule = Thresholds(factor=args.factor, noise_power=args.noise_power)
-    no_noise = Thresholds(factor=args.factor, noise_power=0)
-    b, r = args.baseline_runs, args.readings
-    variants = [
-        GateSetup(no_noise, 1, r),  # the simplest gate: one baseline process, back to back
-        GateSetup(no_noise, b, r),
-        GateSetup(rule, b, r),
-        GateSetup(no_noise, b, r, gap, args.confirm_wait),
-        GateSetup(rule, b, r, gap, args.confirm_wait),  # the default gate
+
+def _caught(cells: list[dict]) -> str:
+    hit = sum(c["verdict"] == "regressed" for c in cells)
+    return f"{hit}/{len(cells)} ({100 * hit / len(cells):.0f} %)" if cells else "-"
+
+
+def _median(values: list[float]) -> str:
+    values = sorted(v for v in values if v == v)  # nan != nan
+    return f"x{values[len(values) // 2]:.3f}" if values else "-"
+
+
+def condition_row(condition: str, gates: list[dict]) -> str:
+    """One line of the summary table."""
+    aa = [g for g in gates if g["kind"] == "aa"]
+    slowed = [g for g in gates if g["kind"] == "slowed"]
+    aa_cells = [c for g in aa for c in g["cells"]]
+    plugin = {
+        name: [c for g in slowed for c in g["cells"] if c["method"] == name] for name in PLUGINS
+    }
+    others = [c for g in slowed for c in g["cells"] if c["method"] not in PLUGINS]
+    slow_cells = [c for cells in plugin.values() for c in cells]
+    failing_125 = sum(
+        any(c["method"] == "slow-x1.25" and c["verdict"] == "regressed" for c in g["cells"])
+        for g in slowed
+    )
+    walls = sorted(g["wall_s"] for g in gates)
+    return " | ".join(
+        [
+            f"| {condition}",
+            f"{sum(g['exit'] == 1 for g in aa)}/{len(aa)}",
+            f"{sum(c['verdict'] == 'regressed' for c in aa_cells)}/{len(aa_cells)}",
+            _caught(plugin["slow-x1.10"]),
+            _caught(plugin["slow-x1.25"]),
+            f"{failing_125}/{len(slowed)}",
+            str(sum(c["verdict"] == "improved" for c in slow_cells)),
+            f"{sum(c['verdict'] == 'regressed' for c in others)}/{len(others)}",
+            f"{_median([c['ratio'] for c in plugin['slow-x1.10']])}, "
+            f"{_median([c['ratio'] for c in plugin['slow-x1.25']])}",
+            f"{walls[len(walls) // 2]:.0f} |" if walls else "- |",
+        ]
+    )
+
+
+def summarize(results: dict[str, list[dict]]) -> str:
+    """The markdown summary: one line per condition."""
+    lines = [
+        f"# gate --base quality ({datetime.now().isoformat(timespec='minutes')})",
+        "",
+        "| condition | A/A gates failing | A/A cells regressed | x1.10 cells caught | "
+        "x1.25 cells caught | x1.25 gates failing | slowed cells improved | other cells "
+        "regressed (slowed gates) | median ratio read (x1.10, x1.25) | s per gate |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        for setup in dict.fromkeys(variants):
-            lines += whole_gate_lines(sweep, tables, metas, Path(tmp), setup)
-    lines += ["", f"Analysis + runs: {time.perf_counter() - t0:.0f} s."]
-    text = "\n".join(lines) + "\n"
+    lines += [condition_row(condition, gates) for condition, gates in results.items()]
+    return "\n".join(lines) + "\n"
+
+
+def schedule(aa: int, slowed: int) -> list[tuple[str, int]]:
+    """Both kinds of gate spread evenly over the run, so that a slow period hits both."""
+    keyed = [((i + 0.5) / aa, "aa", i) for i in range(aa)]
+    keyed += [((i + 0.5) / slowed, "slowed", i) for i in range(slowed)]
+    return [(kind, i) for _, kind, i in sorted(keyed)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "ci.yaml")
+    parser.add_argument("--aa", type=int, default=40, help="A/A gates per condition")
+    parser.add_argument("--slowed", type=int, default=10, help="slowed gates per condition")
+    parser.add_argument("--conditions", default="quiet,neighbour")
+    parser.add_argument("--rounds", type=int, default=None, help=f"gate --rounds [{ROUNDS}]")
+    parser.add_argument("--neighbour-max-s", type=float, default=1800.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "gate-quality")
+    args = parser.parse_args()
+    conditions = [c for c in args.conditions.split(",") if c]
+    unknown = set(conditions) - {"quiet", "neighbour"}
+    if unknown:
+        parser.error(f"unknown condition(s): {', '.join(sorted(unknown))}")
+    (args.out / "gates").mkdir(parents=True, exist_ok=True)
+    setup = {"config": str(args.config.resolve()), "rounds": args.rounds}
+    setup_file = args.out / "gates" / "setup.json"
+    if setup_file.exists() and json.loads(setup_file.read_text()) != setup:
+        parser.error(f"{setup_file.parent} holds gates of another --config/--rounds: remove it")
+    setup_file.write_text(json.dumps(setup))
+    results: dict[str, list[dict]] = {c: [] for c in conditions}
+    with tempfile.TemporaryDirectory(prefix="gate-quality-") as scratch:
+        repo = make_repo(Path(scratch), args.config.resolve())
+        plan = [(c, kind, i) for kind, i in schedule(args.aa, args.slowed) for c in conditions]
+        for n, (condition, kind, i) in enumerate(plan, 1):
+            name = f"{condition}-{kind}-{i:02d}"
+            record = args.out / "gates" / f"{name}.json"
+            if record.exists():
+                results[condition].append(json.loads(record.read_text()))
+                continue
+            result = run_gate(repo, kind, args.out / "gates" / name, args.rounds,
+                              condition == "neighbour", args.neighbour_max_s)  # fmt: skip
+            record.write_text(json.dumps(result, indent=1))
+            results[condition].append(result)
+            print(f"{n}/{len(plan)} {name}: exit {result['exit']}, {result['wall_s']:.0f} s",
+                  file=sys.stderr)  # fmt: skip
+    text = summarize(results)
     (args.out / "summary.md").write_text(text)
     print(text)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

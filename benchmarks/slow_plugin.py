@@ -1,6 +1,8 @@
 """Deliberately slowed copies of ``shift-add``, to measure how well the gate detects a slowdown.
 
-Used by ``benchmarks/gate_quality.py`` as user methods (``{name: "benchmarks.slow_plugin:func"}``).
+Used as user methods by ``benchmarks/compare_quality.py``
+(``{name: "benchmarks.slow_plugin:func"}``) and by ``benchmarks/gate_quality.py``, which copies
+this file into the package of its scratch repository.
 Each returns exactly the real method's result (so it passes verification) and then does an extra
 ``fraction`` of the real work. shift-add costs one pass over its (Hp - kh + 1, Wp - kw + 1)
 accumulator per kernel tap, so the extra work is shift-add again with an ``r x c`` corner of the

@@ -20,9 +20,10 @@ PAIRED_FACTOR = 1.05
 #: Confidence of the paired interval (distribution-free, over rounds: see
 #: :func:`convbench.stats.median_interval`).
 CONFIDENCE = 0.95
-#: Rounds of the paired gate: each a fresh base and a fresh head worker per cell. With 10 rounds
-#: the 95 % interval runs from the 2nd smallest to the 2nd largest per-round ratio.
-ROUNDS = 10
+#: Rounds of the paired gate: each a fresh base and a fresh head worker per cell. With 16 rounds
+#: the 95 % interval runs from the 4th smallest to the 4th largest per-round ratio (3 wild rounds
+#: on either side cannot move it); configs/ci.yaml then takes ~1.7 min on 2 CPUs (README).
+ROUNDS = 16
 #: Samples each side takes per round at least (the config's ``repeats`` are spread over rounds).
 ROUND_SAMPLES = 3
 #: Peak memory regresses beyond this ratio AND by more than ``MEMORY_MIN_BYTES``. RSS counters
