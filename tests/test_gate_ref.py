@@ -23,6 +23,7 @@ from convbench.gitref import base_path, checkout, repo_root
 from convbench.results import read_meta, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="gate --base needs git")
 
 CONV = """\
 import numpy as np

@@ -16,9 +16,12 @@ from ..gate_ref import run_ref_gate
 from ..locks import measuring_lock
 from ..render import ENVIRONMENT_ADVICE, headline, table_header, table_rows, to_markdown
 from ..rules import (
+    CONFIDENCE,
     CONFIRM_ROUNDS,
     CONFIRM_WAIT_S,
     FACTOR,
+    MEMORY_FACTOR,
+    NOISE_POWER,
     PAIRED_FACTOR,
     READINGS,
     ROUNDS,
@@ -44,9 +47,9 @@ Factor = Annotated[
     float | None,
     typer.Option(
         "--factor",
-        help=f"Time ratio beyond which a cell changed [default: {FACTOR} against stored runs "
-        f"(median and min both beyond); {PAIRED_FACTOR} for paired runs (the whole interval "
-        "beyond)].",
+        help=f"Time ratio beyond which a cell changed (default: {FACTOR} against stored runs, "
+        f"median and min both beyond; {PAIRED_FACTOR} for paired runs, the whole interval "
+        "beyond).",
         show_default=False,
     ),
 ]
@@ -69,7 +72,10 @@ TimeOpt = Annotated[
 ]
 MemoryFactor = Annotated[
     float | None,
-    typer.Option("--memory-factor", help="Peak-memory ratio beyond which it regressed [1.05]."),
+    typer.Option(
+        "--memory-factor",
+        help=f"Peak-memory ratio beyond which it regressed (default: {MEMORY_FACTOR}).",
+    ),
 ]
 Alpha = Annotated[
     float | None, typer.Option("--alpha", help="Significance level for --stat mannwhitney.")
@@ -86,14 +92,15 @@ NoisePower = Annotated[
     typer.Option(
         "--noise-power",
         help="Stored runs: a cell must also move beyond its processes' (or baseline runs') "
-        "spread ** this (0: off) [1.5].",
+        f"spread ** this (0: off; default: {NOISE_POWER}).",
     ),
 ]
 Confidence = Annotated[
     float | None,
     typer.Option(
         "--confidence",
-        help="Paired runs: confidence of the interval of the per-round ratios [0.95].",
+        help="Paired runs: confidence of the interval of the per-round ratios "
+        f"(default: {CONFIDENCE}).",
     ),
 ]
 Markdown = Annotated[
@@ -211,8 +218,8 @@ def gate_command(
         typer.Option(
             "-o",
             "--output",
-            help="Where this run goes [default: results/<config>.csv; with --base the base's "
-            "rows go beside it, <stem>.base.csv].",
+            help="Where this run goes (default: results/<config>.csv); with --base the base's "
+            "rows go beside it, <stem>.base.csv.",
         ),
     ] = None,
     rounds: Annotated[
@@ -223,8 +230,8 @@ def gate_command(
         bool | None,
         typer.Option(
             "--duet/--no-duet",
-            help="--base: measure both sides at the same time on two CPUs [default: when the "
-            "machine has them] or one after the other.",
+            help="--base: measure both sides at the same time on two CPUs (default: when the "
+            "machine has them), or one after the other.",
             show_default=False,
         ),
     ] = None,
@@ -239,14 +246,14 @@ def gate_command(
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", help="--base: seed of the random order [default: drawn]."),
+        typer.Option("--seed", help="--base: seed of the random order (default: drawn)."),
     ] = None,
     confirm_rounds: Annotated[
         int | None,
         typer.Option(
             "--confirm",
             help=f"--baseline: re-measure flagged cells up to this many times (0: off) "
-            f"[{CONFIRM_ROUNDS}].",
+            f"(default: {CONFIRM_ROUNDS}).",
         ),
     ] = None,
     readings: Annotated[
@@ -254,7 +261,7 @@ def gate_command(
         typer.Option(
             "--readings",
             help="--baseline: confirm a regression after this many consecutive regressed clean "
-            f"readings (first pass included) [{READINGS}].",
+            f"readings (first pass included; default: {READINGS}).",
         ),
     ] = None,
     confirm_wait: Annotated[
@@ -262,7 +269,7 @@ def gate_command(
         typer.Option(
             "--confirm-wait",
             help="--baseline: seconds to pause before each re-measurement, so that one slow "
-            f"period of the machine does not cover every reading [{CONFIRM_WAIT_S:g}].",
+            f"period of the machine does not cover every reading (default: {CONFIRM_WAIT_S:g}).",
         ),
     ] = None,
     factor: Factor = None,
