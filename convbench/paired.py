@@ -28,6 +28,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .cases import Case
 from .config import Sweep
 from .measure.inputs import case_inputs
@@ -53,7 +55,6 @@ from .runner import (
     _reference,
     _target,
     _timed_row,
-    combine,
     per_process,
 )
 from .work import WorkItem, work_items
@@ -278,13 +279,17 @@ class _Paired:
                 cell.answers.append(answer)
 
     def _note_budget(self, pair: _Pair) -> None:
-        """After round 1: a cell whose slower side would overrun the budget skips larger ones."""
-        repeats = self.sweep.timing.repeats
+        """After round 1, as the runner does: a side whose calls alone (``repeats`` x its first
+        worker's median) would overrun the budget is over budget, and then larger cells of the
+        facet are skipped on both sides."""
+        repeats, budget_s = self.sweep.timing.repeats, self.sweep.time_budget_s
+        over = False
         for _, cell in pair.alive():
-            median = combine([a.timing for a in cell.answers])["time_median_s"]
-            if float(median) * repeats > self.sweep.time_budget_s:  # type: ignore[arg-type]
-                self.budget.note(pair.item.entry.name, pair.item.case)
-                return
+            if cell.answers:
+                cell.over_budget = cell.answers[0].timing.median_s * repeats > budget_s
+                over = over or cell.over_budget
+        if over:
+            self.budget.note(pair.item.entry.name, pair.item.case)
 
     def _memory(self, pairs: list[_Pair]) -> dict[str, dict[tuple, MemoryResult]]:
         caches: dict[str, dict[tuple, MemoryResult]] = {"base": {}, "head": {}}
@@ -296,7 +301,7 @@ class _Paired:
             for name, cell in pair.alive():
                 if key in caches[name]:
                     continue
-                call_s = float(combine([a.timing for a in cell.answers])["time_median_s"])  # type: ignore[arg-type]
+                call_s = float(np.median([a.timing.median_s for a in cell.answers]))
                 jobs.append((name, MemoryRequest(_target(self.sweep, pair.item), call_s=call_s)))
             if not jobs:
                 continue

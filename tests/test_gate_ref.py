@@ -65,10 +65,11 @@ class Repo:
     def write(self, body: str, module: str = "conv") -> None:
         (self.src / self.pkg / f"{module}.py").write_text(CONV.format(body=body))
 
-    def config(self, methods: str, sizes: str = "16", name: str = "gate.yaml") -> Path:
-        path = self.path / name
+    def config(self, methods: str, sizes: str = "16", extra: str = "") -> Path:
+        path = self.path / "gate.yaml"
         methods = methods.replace("PKG", self.pkg)
-        path.write_text(f"input_size: {sizes}\nkernel_size: 3\nmethods: {methods}\n{TIMING}")
+        text = f"input_size: {sizes}\nkernel_size: 3\nmethods: {methods}\n{TIMING}{extra}"
+        path.write_text(text)
         return path
 
     def commit(self) -> None:
@@ -145,6 +146,21 @@ def test_both_orders_one_cpu(repo):
     assert result.exit_code == 1, result.output
     assert "one after the other" in result.output
     assert read_meta("out/g.csv")["paired"]["duet_cpus"] is None
+
+
+def test_the_time_budget_skips_larger_cells_on_both_sides(repo):
+    # Round 1 finds the 16x16 cell over a (tiny) budget: the 24x24 cell is skipped on both
+    # sides alike, so it compares as not timed, never as new or missing.
+    repo.write(SAME)
+    config = repo.config(MINE, sizes="[16, 24]", extra="time_budget_s: 0.000001\n")
+    repo.commit()
+    result = gate(config, "--base", "HEAD", "-o", "out/g.csv", "--factor", "3", "--no-duet")
+    assert result.exit_code == 0, result.output
+    for side in ("out/g.base.csv", "out/g.csv"):
+        rows = read_rows(side).set_index("input_h")
+        assert rows.loc[16, "status"] == "ok" and "over time budget" in rows.loc[16, "reason"]
+        assert rows.loc[24, "status"] == "skipped"
+    assert cells()["mine@24"]["verdict"] == "not-timed"
 
 
 def test_a_memory_regression_fails(repo):
