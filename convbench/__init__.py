@@ -8,19 +8,27 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    # Layer mode (issue 8) pulls in scipy's BLAS and FFT: import it on first use only.
+    # Layer mode pulls in scipy's BLAS and FFT, the notebook interface the runner and pandas:
+    # import them on first use only, so that `import convbench` stays light.
     if name == "conv2d_layer":
         from .layer import conv2d_layer
 
         return conv2d_layer
+    if name in ("bench", "Results"):
+        from . import notebook
+
+        return getattr(notebook, name)
     raise AttributeError(f"module 'convbench' has no attribute {name!r}")
 
 
-__all__ = [
+__all__ = [  # bench, Results and conv2d_layer are resolved on first use
     "ConfigError",
     "ConvbenchError",
+    "Results",
     "ResultsError",
     "Unsupported",
     "available_methods",
+    "bench",
+    "conv2d_layer",
     "correlate",
 ]

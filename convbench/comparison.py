@@ -61,6 +61,16 @@ class Comparison:
     environment: list[tuple[str, str, str]] = field(default_factory=list)
     paired: bool = False
 
+    def __repr__(self) -> str:
+        from .render import headline
+
+        return f"<Comparison of {len(self.cells)} cells: {headline(self)}>"
+
+    def _repr_markdown_(self) -> str:  # Jupyter shows this: the report of `convbench compare`
+        from .render import to_markdown
+
+        return to_markdown(self)
+
     @property
     def failed(self) -> bool:
         """Whether any cell regressed (time or memory) or broke."""
@@ -581,18 +591,33 @@ def read_baseline(
     Several runs are combined by :func:`baseline_envelope`; they must come from the same config
     (sidecar ``config_hash``), else :class:`ResultsError`.
     """
+    return combine_baseline(_read_runs(paths), basis)
+
+
+#: One run as compared: its rows (``read_rows``), its sidecar and the name messages give it.
+Run = tuple[pd.DataFrame, Mapping, str]
+
+
+def _read_runs(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Run]:
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ResultsError("no baseline results given")
-    metas = [read_meta(p) for p in paths]
-    hashes = {m.get("config_hash") for m in metas} - {None}
+    return [(read_rows(p), read_meta(p), str(p)) for p in paths]
+
+
+def combine_baseline(
+    runs: Sequence[Run], basis: TimeBasis = TimeBasis.cpu
+) -> tuple[pd.DataFrame, dict, str]:
+    """:func:`read_baseline` of runs already read."""
+    if not runs:
+        raise ResultsError("no baseline results given")
+    names = [name for _, _, name in runs]
+    hashes = {meta.get("config_hash") for _, meta, _ in runs} - {None}
     if len(hashes) > 1:
-        raise ResultsError(
-            f"{', '.join(map(str, paths))}: baseline runs come from different configs"
-        )
-    table = baseline_envelope([read_rows(p) for p in paths], basis)
-    name = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} runs)"
-    return table, {**metas[0], "baseline_runs": len(paths)}, name
+        raise ResultsError(f"{', '.join(names)}: baseline runs come from different configs")
+    table = baseline_envelope([df for df, _, _ in runs], basis)
+    name = names[0] if len(runs) == 1 else f"{names[0]} (+{len(runs) - 1} runs)"
+    return table, {**runs[0][1], "baseline_runs": len(runs)}, name
 
 
 def compare_files(
@@ -602,15 +627,27 @@ def compare_files(
     **options: object,
 ) -> Comparison:
     """Read a baseline (one CSV, or several runs: :func:`read_baseline`) and a current CSV and
-    compare them; :class:`ResultsError` on bad input.
+    compare them (:func:`compare_runs`); :class:`ResultsError` on bad input."""
+    base_runs = _read_runs(base_path)
+    current = (read_rows(current_path), read_meta(current_path), str(current_path))
+    return compare_runs(base_runs, current, thresholds, **options)
 
-    The base and the head CSVs of one ``gate --base`` (their sidecars say so) are compared with
+
+def compare_runs(
+    base_runs: Sequence[Run],
+    current: Run,
+    thresholds: Thresholds | None = None,
+    **options: object,
+) -> Comparison:
+    """What ``convbench compare`` decides for runs already read (``(rows, sidecar, name)``).
+
+    The base and the head of one ``gate --base`` (their sidecars say so) are compared with
     the paired rule (:func:`compare_paired`), any other pair with the stored one. Without
     ``thresholds`` the rule is :meth:`Thresholds.for_mode` of that mode with ``options``.
     """
     basis = thresholds.time if thresholds else TimeBasis(options.get("time") or TimeBasis.cpu)
-    base, base_meta, base_name = read_baseline(base_path, basis)
-    current, current_meta = read_rows(current_path), read_meta(current_path)
+    base, base_meta, base_name = combine_baseline(base_runs, basis)
+    current_df, current_meta, current_name = current
     paired = base_meta.get("baseline_runs") == 1 and paired_with(base_meta, current_meta)
     if thresholds is None:
         try:
@@ -620,19 +657,19 @@ def compare_files(
     if paired:
         return compare_paired(
             base,
-            current,
+            current_df,
             thresholds,
             base_meta=base_meta,
             head_meta=current_meta,
             base_name=base_name,
-            head_name=str(current_path),
+            head_name=current_name,
         )
     return compare_frames(
         base,
-        current,
+        current_df,
         thresholds,
         base_meta=base_meta,
         current_meta=current_meta,
         base_name=base_name,
-        current_name=str(current_path),
+        current_name=current_name,
     )

@@ -31,6 +31,10 @@ A list of integers on a pair axis is a list of square sizes (``kernel_size: [3, 
 5x5); a non-square size is a pair inside the list (``input_size: [[64, 128]]``).
 
 Every error is a :class:`ConfigError` reading ``FILE: key 'x': what is wrong (line N)``.
+
+From Python (:func:`sweep_from`, what :func:`convbench.bench` uses) the same keys come as a dict,
+checked the same way (``<bench config>`` stands for the file); sequences are lists as in YAML,
+and ``methods`` may also hold Python callables, sent by value to the worker processes.
 """
 
 from __future__ import annotations
@@ -41,19 +45,28 @@ import importlib.util
 import itertools
 import json
 import math
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from .cases import Case
 from .errors import ConfigError
 from .measure.allocator import ALLOCATORS
 from .methods.registry import Method
-from .methods.resolve import builtin_methods, resolve_method
+from .methods.resolve import (
+    builtin_methods,
+    callable_name,
+    describe_callable,
+    pickle_callable,
+    resolve_method,
+    user_method,
+)
 
 AXES: tuple[str, ...] = (
     "input_size",
@@ -137,13 +150,16 @@ class MethodEntry:
     """One method of a sweep: the stable ``name`` rows carry, and how to resolve it again.
 
     ``spec`` is a built-in name or ``module:function``; ``layer`` says which registry built-in
-    names come from. A worker process rebuilds the method with :func:`resolve_method`.
+    names come from. A worker process rebuilds the method with :func:`resolve_method`. A Python
+    callable has ``pickled`` (the function by value, cloudpickle) instead, and a ``spec`` that
+    only describes it (``<callable module.name>``).
     """
 
     name: str
     method: Method
     spec: str
     layer: bool = False
+    pickled: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -198,23 +214,61 @@ class Sweep:
 # --------------------------------------------------------------------------- loading
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep config.
+#: What messages call a config given as a dict instead of a file.
+MAPPING_SOURCE = "<bench config>"
+
+
+def load_sweep(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Sweep:
+    """Read and validate a sweep config; ``overrides`` replace single top-level keys.
 
     Raises
     ------
     ConfigError
-        ``FILE: key 'x': what is wrong (line N)`` for the first problem found.
+        ``FILE: key 'x': what is wrong (line N)`` for the first problem found (``FILE
+        (override)`` and no line for a key that ``overrides`` replaced).
     """
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as e:
         raise ConfigError(f"{p}: cannot read config ({e.strerror or e})") from None
-    return load_sweep_text(text, name=p.stem, path=str(p))
+    return load_sweep_text(text, name=p.stem, path=str(p), overrides=overrides)
 
 
-def load_sweep_text(text: str, name: str = "sweep", path: str | None = None) -> Sweep:
+def sweep_from(
+    config: str | os.PathLike | Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    name: str = "bench",
+) -> Sweep:
+    """A sweep from a YAML file's path or from a dict of the same keys, checked the same way.
+
+    A dict is named ``name`` and called :data:`MAPPING_SOURCE` in messages. Values may be
+    tuples (read as lists), numpy scalars and arrays (as Python numbers and lists), and under
+    ``methods`` Python callables: ``[f, "fft"]`` or ``{"mine": f, "fft": "fft"}``.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`load_sweep`; also a callable without a usable name, or one that cannot be
+        pickled to reach the worker processes.
+    """
+    if isinstance(config, (str, os.PathLike)):
+        return load_sweep(config, overrides)
+    if not isinstance(config, Mapping):
+        raise ConfigError(
+            f"a config is a dict of sweep keys or the path of a YAML file, got {config!r}"
+        )
+    raw = _from_python(dict(config))
+    return _build(raw, {}, MAPPING_SOURCE, name, overrides)
+
+
+def load_sweep_text(
+    text: str,
+    name: str = "sweep",
+    path: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Sweep:
     """:func:`load_sweep` on YAML text (``path`` only names it in messages)."""
     where = path or f"{name}.yaml"
     try:
@@ -226,7 +280,49 @@ def load_sweep_text(text: str, name: str = "sweep", path: str | None = None) -> 
         raise ConfigError(f"{where}: not valid YAML: {problem}{line}") from None
     lines: dict[tuple, int] = {}
     raw = _plain(node, (), lines) if node is not None else None
-    return _Builder(where, name, raw, lines).build()
+    return _build(raw, lines, where, name, overrides)
+
+
+def _build(
+    raw: Any,
+    lines: dict[tuple, int],
+    where: str,
+    name: str,
+    overrides: Mapping[str, Any] | None,
+) -> Sweep:
+    overridden: frozenset[str] = frozenset()
+    if overrides:
+        if not isinstance(raw, dict):
+            raw = {}  # an empty file: the overrides are the whole config
+        raw = {**raw, **_from_python(dict(overrides))}
+        overridden = frozenset(overrides)
+        # The file's line numbers no longer point at these keys' values.
+        lines = {k: v for k, v in lines.items() if not (k and k[0] in overridden)}
+    return _Builder(where, name, raw, lines, overridden).build()
+
+
+def _from_python(value: Any) -> Any:
+    """A Python value as YAML would give it: lists for tuples and arrays, plain numbers."""
+    if isinstance(value, Mapping):
+        return {_from_python(k): _from_python(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_from_python(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _from_python(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _recorded(value: Any) -> Any:
+    """``value`` as the sidecar keeps it: callables by description (they are not data)."""
+    if isinstance(value, dict):
+        return {k: _recorded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_recorded(v) for v in value]
+    if callable(value):
+        return describe_callable(value)
+    return value
 
 
 def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
@@ -258,15 +354,24 @@ def _scalar(node: yaml.Node) -> Any:
 class _Builder:
     """Turns the plain config into a :class:`Sweep`, naming the file, key and line on errors."""
 
-    def __init__(self, where: str, name: str, raw: Any, lines: dict[tuple, int]) -> None:
+    def __init__(
+        self,
+        where: str,
+        name: str,
+        raw: Any,
+        lines: dict[tuple, int],
+        overridden: frozenset[str] = frozenset(),
+    ) -> None:
         self.where, self.name, self.raw, self.lines = where, name, raw, lines
+        self.overridden = overridden
 
     def error(self, key: tuple, message: str) -> ConfigError:
         dotted = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in key)
         dotted = dotted.replace(".[", "[")
         line = self.lines.get(key)
         suffix = f" (line {line})" if line else ""
-        return ConfigError(f"{self.where}: key '{dotted}': {message}{suffix}")
+        where = f"{self.where} (override)" if key and key[0] in self.overridden else self.where
+        return ConfigError(f"{where}: key '{dotted}': {message}{suffix}")
 
     def build(self) -> Sweep:
         raw = self.raw
@@ -302,8 +407,8 @@ class _Builder:
             cpu=self.cpu(raw.get("cpu", "auto")),
             layer=layer,
             description=self.string(("description",), raw.get("description", "")),
-            raw=raw,
-            config_hash=config_hash(raw),
+            raw=_recorded(raw),
+            config_hash=config_hash(_recorded(raw)),
         )
         names = {e.name for e in sweep.methods}
         return replace(sweep, skip=self.skip_rules(raw.get("skip", []), names))
@@ -466,12 +571,16 @@ class _Builder:
     def methods(self, value: Any, layer: bool) -> tuple[MethodEntry, ...]:
         if value is None:
             raise self.error(("methods",), "is required: 'all', or a list of method names")
-        items = value if isinstance(value, list) else [value]
-        if not items:
+        if isinstance(value, dict):  # {name: spec, ...}: one named method per entry
+            keyed = [(("methods",), {name: spec}) for name, spec in value.items()]
+        elif isinstance(value, list):
+            keyed = [(("methods", i), item) for i, item in enumerate(value)]
+        else:
+            keyed = [(("methods",), value)]
+        if not keyed:
             raise self.error(("methods",), "nothing to run: the list is empty")
         entries: dict[str, MethodEntry] = {}
-        for i, item in enumerate(items):
-            key = ("methods", i) if isinstance(value, list) else ("methods",)
+        for key, item in keyed:
             for entry in self.method_item(key, item, layer):
                 if entry.name in entries:
                     raise self.error(key, f"method name {entry.name!r} appears twice")
@@ -485,14 +594,30 @@ class _Builder:
             if len(item) != 1:
                 raise self.error(key, 'a named method is one mapping {name: "module:function"}')
             ((name, spec),) = item.items()
+            if isinstance(name, str) and callable(spec):
+                return [self.callable_entry((*key, name), name, spec, layer)]
+            if isinstance(name, str) and spec == name:  # {"fft": "fft"}: a built-in, as is
+                return self.method_item((*key, name), name, layer)
             if not isinstance(name, str) or not isinstance(spec, str) or ":" not in spec:
-                raise self.error(key, 'a named method is {name: "module:function"}')
+                raise self.error(
+                    key, 'a named method is {name: "module:function"} (from Python: {name: f})'
+                )
             key = (*key, name)
         elif isinstance(item, str):
             name, spec = item, item
+        elif callable(item):
+            name = callable_name(item)
+            if name is None:
+                raise self.error(
+                    key,
+                    f"{describe_callable(item)} has no name for its rows: "
+                    "pass it as {name: function}",
+                )
+            return [self.callable_entry(key, name, item, layer)]
         else:
             raise self.error(
-                key, f"must be a method name, 'all' or 'module:function', got {item!r}"
+                key,
+                f"must be a method name, 'all', 'module:function' or a function, got {item!r}",
             )
         if spec == "all":
             return [MethodEntry(n, m, n, layer) for n, m in builtin_methods(layer).items()]
@@ -501,6 +626,17 @@ class _Builder:
         except ConfigError as e:
             raise self.error(key, str(e)) from None
         return [MethodEntry(name, method, spec, layer)]
+
+    def callable_entry(
+        self, key: tuple, name: str, func: Callable[..., Any], layer: bool
+    ) -> MethodEntry:
+        """A Python function as a method: a user method, sent to the workers by value."""
+        try:
+            pickled = pickle_callable(func, name)
+        except ConfigError as e:
+            raise self.error(key, str(e)) from None
+        spec = describe_callable(func)
+        return MethodEntry(name, user_method(func, name, spec), spec, layer, pickled)
 
     def cpu(self, value: Any) -> str | int:
         if value in ("auto", "none"):

@@ -15,6 +15,7 @@ Nothing here touches pyplot's global state or saves files: the caller decides wh
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from scipy.stats import mannwhitneyu
 
-from .cases import FACET_KEYS
+from .cases import CASE_KEYS, FACET_KEYS
 from .errors import ResultsError
 from .measure.memory import MEMORY_RESOLUTION_BYTES
 from .results import DEFAULT_ALLOCATOR, read_meta, read_rows
@@ -324,6 +325,50 @@ def facet_grids(
             facet[ALLOCATOR] = key[-1]
         grids.append(_grid(part, facet, key[-1], m, per))
     return grids
+
+
+#: Columns of :func:`winners` besides the case keys, the allocator and the metric's column.
+WINNER_COLUMNS = ("method", "runner_up", "margin", "tie")
+
+
+def winners(
+    df: pd.DataFrame, metric: str = "time", *, methods: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The best method of every measured cell, as the fastest-method map draws it.
+
+    One row per (case, allocator) that has rows: ``CASE_KEYS``, ``allocator``, ``method`` (the
+    best: least time or memory, most GFLOP/s; ``""`` when no method has a value), the metric's
+    column (``time_median_s``, ``peak_bytes`` or ``gflops``) of that method, ``runner_up``,
+    ``margin`` (runner-up / best, >= 1; NaN without a runner-up) and ``tie`` (the two cannot be
+    told apart: :func:`is_tie`). Dispatchers (family ``auto``) do not compete. Cost: as
+    :func:`facet_grids`.
+    """
+    column = METRICS[metric].column if metric in METRICS else metric
+    rows = []
+    for grid in facet_grids(df, metric, methods=methods):
+        for (y, kernel), (x, size) in itertools.product(
+            enumerate(grid.kernels), enumerate(grid.inputs)
+        ):
+            if not grid.measured[y, x]:
+                continue
+            best, second = grid.fastest[y, x], grid.runner_up[y, x]
+            rows.append(
+                {
+                    "input_h": size[0],
+                    "input_w": size[1],
+                    "kernel_h": kernel[0],
+                    "kernel_w": kernel[1],
+                    **{k: grid.facet[k] for k in FACET_KEYS},
+                    "allocator": grid.allocator,
+                    "method": grid.methods[best] if best >= 0 else "",
+                    column: grid.values[grid.methods[best]][y, x] if best >= 0 else np.nan,
+                    "runner_up": grid.methods[second] if second >= 0 else "",
+                    "margin": float(grid.margin[y, x]),
+                    "tie": bool(grid.tie[y, x]),
+                }
+            )
+    names = [*CASE_KEYS, "allocator", "method", column, *WINNER_COLUMNS[1:]]
+    return pd.DataFrame(rows, columns=names)
 
 
 def _plain(value: object) -> object:
@@ -800,6 +845,18 @@ def figures(
     ``allocator-gain-d0-s1-p0-float64`` figure per facet (see :func:`draw_allocator_gain`).
     """
     df, meta = load(path)
+    return figures_of(df, meta, metric, methods=methods, per=per)
+
+
+def figures_of(
+    df: pd.DataFrame,
+    meta: Mapping[str, object],
+    metric: str = "time",
+    *,
+    methods: Sequence[str] | None = None,
+    per: int = 1,
+) -> list[tuple[str, Figure]]:
+    """:func:`figures` of rows already read (``read_rows``) and their sidecar."""
     out = []
     for grid in facet_grids(df, metric, methods=methods, per=per):
         stem = f"{metric}-{grid.slug}"

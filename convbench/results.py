@@ -397,6 +397,50 @@ def read_rows(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+def write_rows(path: str | os.PathLike, df: pd.DataFrame) -> Path:
+    """Write a table as :func:`read_rows` gives it back to a results CSV, atomically.
+
+    ``read_rows(path)`` then equals ``df`` (floats are written in full, sample lists as the
+    runner writes them). The file is replaced whole: the caller decides whether it may be.
+
+    Raises
+    ------
+    ResultsError
+        ``df`` has columns that are not :data:`COLUMNS`, or the file cannot be written.
+    """
+    target = Path(path)
+    unknown = [c for c in df.columns if c not in COLUMNS]
+    missing = [c for c in ("schema", *ROW_KEY, "status") if c not in df.columns]
+    if unknown or missing:
+        what = f"unknown columns {unknown}" if unknown else f"missing columns {missing}"
+        raise ResultsError(f"{target}: cannot write these rows: {what}")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    for record in df.to_dict("records"):
+        row = {c: record.get(c) for c in COLUMNS}
+        for c in SAMPLE_COLUMNS:
+            if isinstance(row[c], (list, tuple, np.ndarray)):
+                row[c] = format_samples(row[c])
+        for c, value in row.items():  # as make_row: None and NaN are an empty field
+            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+                row[c] = ""
+        writer.writerow(row)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", newline="") as f:
+            f.write(text.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(target)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ResultsError(f"{target}: cannot write: {e.strerror or e}") from None
+    return target
+
+
 def write_meta(csv_path: str | os.PathLike, meta: Mapping[str, object]) -> Path:
     """Write the sidecar next to ``csv_path`` (atomically) and return its path.
 

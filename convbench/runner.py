@@ -57,6 +57,7 @@ from .measure.worker import (
     Workers,
     worker_cpus,
 )
+from .progress import Bar, progress_bar
 from .results import ROW_KEY, Row, RowWriter, check_overwrite, read_meta, write_meta
 from .work import WorkItem, is_larger, only_keys, work_items
 
@@ -356,7 +357,10 @@ def measure_case(
 
 
 def _target(sweep: Sweep, item: WorkItem) -> Target:
-    return Target(item.case, item.entry.spec, item.entry.layer, sweep.seed, sweep.threads)
+    entry = item.entry
+    return Target(
+        item.case, entry.spec, entry.layer, sweep.seed, sweep.threads, pickled=entry.pickled
+    )
 
 
 def _timed_row(
@@ -595,7 +599,7 @@ def run_sweep(
         journal = Journal(output, resume=resume, on_first_write=writer.commit)
         complete = [False]  # set once every row is written; a failed run keeps its journal
         stack.callback(lambda: journal.close(complete=complete[0]))
-        bar = stack.enter_context(_progress(progress, len(todo) * sweep.processes))
+        bar = stack.enter_context(progress_bar(progress, len(todo) * sweep.processes))
         try:
             for row in _run_items(sweep, todo, budget, workers, bar, journal):
                 if (note := machine.note()) and row.status == "ok":  # measured alongside another
@@ -631,7 +635,12 @@ def _groups(items: list[WorkItem]) -> Iterator[list[WorkItem]]:
 
 
 def _run_items(
-    sweep: Sweep, items: list[WorkItem], budget: _Budget, workers: Workers, bar, journal
+    sweep: Sweep,
+    items: list[WorkItem],
+    budget: _Budget,
+    workers: Workers,
+    bar: Bar,
+    journal: Journal,
 ) -> Iterator[Row]:
     """Rows of ``items``: every cell timed once per round, the rounds spread over the run.
 
@@ -660,48 +669,3 @@ def _run_items(
             bar.advance(group.progress() - before)
             for row in done:
                 yield row.replace(finished_at=_now())
-
-
-class _NoProgress:
-    def show(self, case: Case, method: str) -> None:
-        pass
-
-    def advance(self, n: int = 1) -> None:
-        pass
-
-
-class _RichProgress:
-    def __init__(self, progress, task) -> None:  # rich's Progress and TaskID
-        self.progress, self.task = progress, task
-
-    def show(self, case: Case, method: str) -> None:
-        self.progress.update(self.task, description=f"{case.label()} | {method}")
-
-    def advance(self, n: int = 1) -> None:
-        self.progress.advance(self.task, n)
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int) -> Iterator[_NoProgress | _RichProgress]:
-    if not enabled:
-        yield _NoProgress()
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as progress:
-        yield _RichProgress(progress, progress.add_task("starting", total=total))

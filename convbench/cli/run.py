@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..errors import ConfigError
 from ._app import EXIT_OK, command
 
 INTERRUPTED = 130  # the shell's code for Ctrl-C
@@ -72,40 +70,21 @@ def run(
     ] = False,
 ) -> None:
     """Measure a sweep: verify, time and measure memory of each method on each case -> CSV."""
-    from ..config import load_sweep, with_methods
-    from ..runner import run_sweep
+    from ..launch import run_config
 
-    if resume and overwrite:
-        raise ConfigError("--resume and --overwrite: choose one (continue, or replace)")
-    sweep = load_sweep(config)
-    if processes is not None:
-        if processes < 1:
-            raise ConfigError(f"--processes: must be >= 1, got {processes}")
-        sweep = dataclasses.replace(sweep, processes=processes)
-    guard = {"overwrite": overwrite, "wait": not no_wait, "shared_machine": shared_machine}
-    out = output or Path("results") / f"{sweep.name}.csv"
-    names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    show = sys.stderr.isatty() if progress is None else progress
-    if shard is not None:
-        from ..shard import check_resume, shard_output, shard_run
-
-        part = shard_run(with_methods(sweep, names) if names else sweep, shard, costs_csv=costs)
-        out = output or shard_output(Path("results"), sweep.name, part.index, part.count)
-        if resume:
-            check_resume(out, part)
-        summary = run_sweep(
-            part.sweep,
-            out,
-            resume=resume,
-            only=part.only,
-            extra_meta=part.meta,
-            progress=show,
-            **guard,
-        )
-    else:
-        if costs is not None:
-            raise ConfigError("--costs: only with --shard K/N")
-        summary = run_sweep(sweep, out, resume=resume, methods=names, progress=show, **guard)
+    summary = run_config(
+        config,
+        output,
+        methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
+        processes=processes,
+        shard=shard,
+        costs=costs,
+        resume=resume,
+        overwrite=overwrite,
+        wait=not no_wait,
+        shared_machine=shared_machine,
+        progress=sys.stderr.isatty() if progress is None else progress,
+    )
     for line in summary.lines():
         typer.echo(line)
     raise typer.Exit(INTERRUPTED if summary.interrupted else EXIT_OK)

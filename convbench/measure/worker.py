@@ -53,6 +53,7 @@ PRELOAD = (
     "scipy.signal",
     "psutil",
     "threadpoolctl",
+    "cloudpickle",
     "convbench.methods",
     "convbench.methods.resolve",
     "convbench.measure.inputs",
@@ -65,7 +66,9 @@ PRELOAD = (
 class Target:
     """What a worker calls: method ``spec`` (built-in name or ``module:function``) on ``case``.
 
-    ``paths`` are prepended to the worker's ``sys.path`` (where user modules live).
+    ``paths`` are prepended to the worker's ``sys.path`` (where user modules live). ``pickled``,
+    when given, is the method's function by value (a Python callable, see
+    :func:`convbench.methods.resolve.pickle_callable`); ``spec`` then only names it.
     """
 
     case: Case
@@ -74,6 +77,7 @@ class Target:
     seed: int = 0
     threads: int = 1
     paths: tuple[str, ...] = ()
+    pickled: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -179,11 +183,13 @@ def one_line(e: BaseException) -> str:
 
 
 def _method(target: Target):
-    from ..methods.resolve import resolve_method
+    from ..methods.resolve import resolve_method, unpickle_method
 
     for p in reversed(target.paths):
         if p not in sys.path:
             sys.path.insert(0, p)
+    if target.pickled is not None:
+        return unpickle_method(target.pickled, target.spec)
     return resolve_method(target.spec, target.layer)
 
 

@@ -1,13 +1,16 @@
-"""Method lookup: a built-in name or a ``module:function`` path -> :class:`Method`.
+"""Method lookup: a built-in name, a ``module:function`` path or a callable -> :class:`Method`.
 
 The one place that turns what a config, the CLI or a worker process names into a method; every
-failure is a :class:`ConfigError` saying what could not be found.
+failure is a :class:`ConfigError` saying what could not be found. A callable reaches a worker
+process by value (cloudpickle): the worker was started before it existed, and a function defined
+in ``__main__`` or a notebook cell cannot be imported there.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import pickle
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -53,11 +56,63 @@ def resolve_method(spec: str, layer: bool = False, name: str | None = None) -> M
         raise ConfigError(f"cannot import {spec!r} ({type(e).__name__}: {msg})") from None
     if not callable(func):
         raise ConfigError(f"{spec!r} is not callable")
+    return user_method(func, name or spec, spec)
+
+
+def _no_estimate(case: object) -> int:
+    return 0
+
+
+def user_method(func: Callable[..., Any], name: str, origin: str) -> Method:
+    """A user's function as a :class:`Method` of family ``user``: never refused by the memory
+    limit (``estimate_bytes`` 0), verified like every built-in method."""
+    doc = (getattr(func, "__doc__", None) or "").strip()
     return Method(
-        name=name or spec,
+        name=name,
         family="user",
-        origin=spec,
+        origin=origin,
         func=func,
-        estimate_bytes=lambda case: 0,
-        summary=(func.__doc__ or spec).strip().splitlines()[0],
+        estimate_bytes=_no_estimate,
+        summary=doc.splitlines()[0] if doc else origin,
     )
+
+
+def callable_name(func: Callable[..., Any]) -> str | None:
+    """The name a function's rows get (its ``__name__``); ``None`` for a lambda or an object
+    without one."""
+    name = getattr(func, "__name__", None)
+    return name if isinstance(name, str) and name and not name.startswith("<") else None
+
+
+def describe_callable(func: Callable[..., Any]) -> str:
+    """``<callable module.qualname>``: what a sidecar records of a function passed by value."""
+    module = getattr(func, "__module__", None) or "?"
+    qualname = getattr(func, "__qualname__", None) or type(func).__qualname__
+    return f"<callable {module}.{qualname}>"
+
+
+def pickle_callable(func: Callable[..., Any], name: str) -> bytes:
+    """``func`` by value (cloudpickle), for a worker process to rebuild with
+    :func:`unpickle_method`. Functions of importable modules travel by reference.
+
+    Raises
+    ------
+    ConfigError
+        ``func`` (or something it refers to, e.g. a lock or an open file) cannot be pickled.
+    """
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(func)
+    except Exception as e:  # whatever the object graph raises, it is the user's method
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ConfigError(
+            f"method {name!r} cannot be sent to a worker process: it cannot be pickled "
+            f"({type(e).__name__}: {text})"
+        ) from None
+
+
+def unpickle_method(data: bytes, name: str) -> Method:
+    """The :class:`Method` of a function pickled by :func:`pickle_callable` (in a worker)."""
+    func = pickle.loads(data)  # cloudpickle writes plain pickle; loading imports cloudpickle
+    return user_method(func, name, describe_callable(func))
