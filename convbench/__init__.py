@@ -21,6 +21,10 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'convbench' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:  # tab completion offers the lazy names too
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [  # bench, Results and conv2d_layer are resolved on first use
     "ConfigError",
     "ConvbenchError",

@@ -291,9 +291,9 @@ def _build(
     overrides: Mapping[str, Any] | None,
 ) -> Sweep:
     overridden: frozenset[str] = frozenset()
-    if overrides:
-        if not isinstance(raw, dict):
-            raw = {}  # an empty file: the overrides are the whole config
+    if raw is None and overrides:
+        raw = {}  # an empty file: the overrides are the whole config
+    if overrides and isinstance(raw, dict):  # (anything else is refused by the builder)
         raw = {**raw, **_from_python(dict(overrides))}
         overridden = frozenset(overrides)
         # The file's line numbers no longer point at these keys' values.

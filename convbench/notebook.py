@@ -139,7 +139,7 @@ def bench(
             progress=progress,
         )
     except BaseException:
-        if temporary is not None:
+        if temporary is not None and not data_rows(output):  # rows measured are never deleted
             shutil.rmtree(temporary, ignore_errors=True)
         raise
     return Results.load(summary.output, summary=summary)

@@ -137,6 +137,12 @@ def test_overrides_replace_keys_and_errors_say_which_came_from_them(tmp_path):
     assert str(e.value) == f"{cfg} (override): key 'input_size': must be >= 1, got 0"
     with pytest.raises(ConfigError, match=r"\(override\): key 'input_sizes': unknown key"):
         sweep_from(cfg, {"seed": 1, "input_sizes": [8]})
+    (tmp_path / "list.yaml").write_text("- input_size: 8\n")
+    with pytest.raises(ConfigError, match="must be a mapping of keys"):
+        sweep_from(tmp_path / "list.yaml", {"input_size": 8})
+    (tmp_path / "empty.yaml").write_text("")
+    s = sweep_from(tmp_path / "empty.yaml", {"input_size": 8, "kernel_size": 3, "methods": "fft"})
+    assert len(s.cases) == 1 and s.path == str(tmp_path / "empty.yaml")
     with pytest.raises(ConfigError, match="a config is a dict of sweep keys or the path"):
         sweep_from(["input_size"])  # type: ignore[arg-type]
 
@@ -281,6 +287,50 @@ def test_a_config_error_measures_nothing_and_leaves_no_folder(tmp_path, monkeypa
     with pytest.raises(ConfigError, match="key 'kernel_size'"):
         convbench.bench({"input_size": 8, "kernel_size": "big", "methods": ["fft"]}, **FAST)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_bench_returns_the_rows_it_measured_and_resumes(tmp_path):
+    import signal
+
+    parent, armed = os.getpid(), tmp_path / "armed"
+    armed.touch()
+
+    def stops_on_64(x, kernel, stride, padding):  # Ctrl-C, as a user would press it
+        if x.shape[0] == 64 and armed.exists():
+            os.kill(parent, signal.SIGINT)
+        return correlate_by_windows(x, kernel, stride, padding)
+
+    config = {"input_size": [32, 64], "kernel_size": 3}
+    out = tmp_path / "r.csv"
+    # A job started in the background inherits SIGINT ignored: restore Python's handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        r = convbench.bench(config, methods={"mine": stops_on_64, "fft": "fft"}, output=out, **FAST)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert r.interrupted and r.summary.interrupted
+    assert list(r.df.input_h) == [32, 32] and r.counts() == {"ok": 2}
+    assert "interrupted: bench(..., output=this file, resume=True)" in repr(r)
+    # Resuming needs the same config, the same functions included (by name).
+    other = {"mine": correlate_by_windows, "fft": "fft"}
+    with pytest.raises(ConfigError, match="written by a different config"):
+        convbench.bench(config, methods=other, output=out, resume=True, **FAST)
+    armed.unlink()
+    same = {"mine": stops_on_64, "fft": "fft"}
+    done = convbench.bench(config, methods=same, output=out, resume=True, **FAST)
+    assert not done.interrupted and len(done.df) == 4 and done.summary.already_done == 2
+
+
+def test_import_convbench_stays_light():
+    code = (
+        "import sys, convbench; "
+        "print(sorted(m for m in ('convbench.notebook', 'convbench.runner', 'matplotlib', "
+        "'cloudpickle') if m in sys.modules)); "
+        "print('bench' in dir(convbench), convbench.Results.__name__)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.splitlines() == ["[]", "True Results"], out.stderr
 
 
 # --------------------------------------------------------------------------- Results of a CSV
