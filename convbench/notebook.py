@@ -25,6 +25,7 @@ import pandas as pd
 
 from .cases import Case
 from .errors import ResultsError
+from .journal import journal_path
 from .results import STATUSES, data_rows, read_meta, read_rows, write_meta, write_rows
 
 if TYPE_CHECKING:  # matplotlib and the comparison are imported when used
@@ -139,7 +140,8 @@ def bench(
             progress=progress,
         )
     except BaseException:
-        if temporary is not None and not data_rows(output):  # rows measured are never deleted
+        # What was measured (rows, or rounds journalled for a resume) is never deleted.
+        if temporary is not None and not data_rows(output) and not journal_path(output).exists():
             shutil.rmtree(temporary, ignore_errors=True)
         raise
     return Results.load(summary.output, summary=summary)

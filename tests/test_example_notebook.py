@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 NOTEBOOK = Path(__file__).parent.parent / "examples" / "notebook.ipynb"
+KERNEL = "convbench-test"
 
 
 def _text(output: dict) -> str:
@@ -34,10 +37,21 @@ def executed(tmp_path_factory):
         "commit the notebook without outputs: they would be one busy machine's timings"
     )
     folder = tmp_path_factory.mktemp("notebook")
-    client = nbclient.NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    # A kernel of this very interpreter (the one with this convbench), whatever other
+    # "python3" kernels the machine has.
+    specs = tmp_path_factory.mktemp("jupyter")
+    spec = specs / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"})
     )
-    client.execute()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(specs))
+        client = nbclient.NotebookClient(
+            nb, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(folder)}}
+        )
+        client.execute()
     return nb, folder
 
 
