@@ -107,7 +107,6 @@ def bench(
 
     Examples
     --------
-    >>> import numpy as np
     >>> import convbench
     >>> def mine(x, kernel, stride, padding):
     ...     return convbench.correlate(x, kernel, stride, padding, method="shift-add")
