@@ -32,9 +32,10 @@ from .locks import output_lock
 from .measure.environment import pinned_threads
 from .measure.worker import Workers, worker_cpus
 from .paired import BaseUnavailable, PairedRun, Side, duet_cpus, measure_paired
+from .progress import progress_bar
 from .results import Row, RowWriter, read_meta, read_rows, write_meta
 from .rules import ROUNDS, Thresholds, Verdict
-from .runner import _now, _progress, sidecar
+from .runner import _now, sidecar
 from .stats import min_rounds
 from .work import work_items
 
@@ -191,7 +192,7 @@ def run_ref_gate(
             stack.enter_context(workers)
             workers.start()  # all servers import side by side while the first case is set up
         stack.enter_context(pinned_threads(sweep.threads))  # for the references computed here
-        bar = stack.enter_context(_progress(progress, rounds * len(work_items(sweep))))
+        bar = stack.enter_context(progress_bar(progress, rounds * len(work_items(sweep))))
         try:
             run = measure_paired(
                 sweep,
