@@ -310,7 +310,9 @@ def judge_paired(
     n_pairs = min(b.size, h.size)
     b, h = b[:n_pairs], h[:n_pairs]
     keep = np.isfinite(b) & np.isfinite(h) & (b > 0) & (h > 0)
-    logs = np.log(h[keep] / b[keep])
+    # log(h) - log(b), not log(h / b): swapping the sides then negates every log exactly, so
+    # the verdict of (head, base) mirrors that of (base, head) even at the factor's edge.
+    logs = np.log(h[keep]) - np.log(b[keep])
     n = int(logs.size)
     if n == 0:
         return PairedJudgement(Verdict.inconclusive, math.nan, math.nan, math.nan, 0, "no rounds")
@@ -328,11 +330,12 @@ def judge_paired(
             n,
             f"x{mid:.3f}: too few rounds ({n}) for a {confidence:.0%} interval (needs {need})",
         )
-    if low > factor:
+    edge, mid_log = math.log(factor), float(np.median(logs))
+    if lo_log > edge:
         verdict, why = Verdict.regressed, f"x{mid:.3f}, {span} (factor {factor})"
-    elif high < 1 / factor:
+    elif hi_log < -edge:
         verdict, why = Verdict.improved, f"x{mid:.3f}, {span} (factor {factor})"
-    elif mid > factor or mid < 1 / factor:
+    elif abs(mid_log) > edge:
         verdict = Verdict.inconclusive
         why = f"x{mid:.3f}, but the {span} reaches within factor {factor}"
     else:

@@ -73,7 +73,10 @@ def test_judge_paired_is_symmetric_and_scale_free(pairs, factor, scale):
     assert back.verdict == mirror.get(j.verdict, j.verdict)
     assert back.ratio == pytest.approx(1 / j.ratio)
     scaled = judge_paired([b * scale for b in base], [h * scale for h in head], factor, 0.95)
-    assert scaled.verdict == j.verdict and scaled.ratio == pytest.approx(j.ratio)
+    assert scaled.ratio == pytest.approx(j.ratio)
+    # scaling rounds each time, which may move a ratio lying exactly on the factor across it
+    if all(abs(abs(math.log(r)) - math.log(factor)) > 1e-9 for _, r in pairs):
+        assert scaled.verdict == j.verdict
     if j.verdict is Verdict.regressed:
         assert j.low > factor and j.ratio > factor
     if j.verdict is Verdict.unchanged:
