@@ -248,6 +248,16 @@ def machine_label(meta: Mapping[str, object]) -> str:
     return ", ".join(parts)
 
 
+def gemm_peak(meta: Mapping[str, object]) -> float | None:
+    """The single-core float64 GEMM peak (GFLOP/s) a run recorded in its sidecar, if any."""
+    value = meta.get("gemm_peak_gflops")
+    try:
+        peak = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return peak if peak > 0 else None
+
+
 def load(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     """The rows and sidecar of one results CSV (:class:`ResultsError` when unusable)."""
     return read_rows(path), read_meta(path)
@@ -651,7 +661,14 @@ def draw_facet(grid: FacetGrid, meta: Mapping[str, object] | None = None) -> Fig
         floored |= _mark_floor(ax, grid, method)
         ax.set_title(method, fontsize=9)
         _cell_axes(ax, grid)
-    fig.colorbar(image, ax=axes[: len(grid.methods)].tolist(), label=colorbar_label(grid))
+    bar = fig.colorbar(image, ax=axes[: len(grid.methods)].tolist(), label=colorbar_label(grid))
+    peak = gemm_peak(meta or {}) if grid.metric.name == "gflops" else None
+    if peak:
+        # The same colours read as a share of the machine's single-core GEMM peak.
+        share = bar.ax.secondary_yaxis(
+            "left", functions=(lambda v: 100 * v / peak, lambda pct: pct * peak / 100)
+        )
+        share.set_ylabel(f"% of the GEMM peak ({peak:.1f} GFLOP/s, 1 core, float64)")
     winners = _draw_fastest(axes[len(grid.methods)], grid)
     for ax in axes[n:]:
         ax.set_visible(False)

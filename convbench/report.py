@@ -88,8 +88,9 @@ def build_report(
         lines.append(f"- `{path.name}`: {plot.machine_label(meta)}{_versions(meta)}")
     lines += ["", *claims_section(everything), ""]
     lines += could_not_see_section(loaded)
-    for path, df, _ in loaded:
+    for path, df, meta in loaded:
         lines += csv_section(path, df, out_dir, memory_budget)
+        lines += peak_section(path, df, meta)
     lines += status_section(loaded)
     lines += findings_section()
     return "\n".join(lines).rstrip() + "\n"
@@ -174,6 +175,52 @@ def csv_section(path: Path, df: pd.DataFrame, out_dir: Path, budget: int) -> lis
         if grid.slug in memory:
             lines += [*memory_table(memory[grid.slug], budget), ""]
     return lines + allocator_gain_section(path, df, out_dir)
+
+
+#: The cells the compiled direct method is aimed at: some depth, small and mid kernels.
+PEAK_TARGET_DEPTH, PEAK_TARGET_KERNEL = 3, 11
+
+
+def peak_section(path: Path, df: pd.DataFrame, meta: dict) -> list[str]:
+    """How far each method is from the single-core float64 GEMM peak of the run's machine.
+
+    GFLOP/s are the direct definition's ``2 * Ho * Wo * kh * kw * C`` over the median time, so
+    methods that do less work (FFT) can pass 100 %. Empty when the sidecar has no peak.
+    """
+    peak = plot.gemm_peak(meta)
+    if peak is None:
+        return []
+    rows = df[df["status"] == "ok"].assign(g=pd.to_numeric(df["gflops"], errors="coerce"))
+    rows = rows[rows["g"] > 0]
+    if rows.empty:
+        return []
+    target = (rows["depth"] >= PEAK_TARGET_DEPTH) & (
+        rows[["kernel_h", "kernel_w"]].max(axis=1) <= PEAK_TARGET_KERNEL
+    )
+    rows = rows.assign(target=target)
+    lines = [
+        f"### `{path.name}`: distance from the GEMM peak",
+        "",
+        f"Single-core float64 GEMM peak of this run's machine: **{peak:.1f} GFLOP/s** "
+        "(`gemm_peak_gflops` in the sidecar). GFLOP/s count the direct definition's "
+        "multiply-adds, so methods that do less work (FFT) can exceed 100 %. *Target cells*: "
+        f"depth >= {PEAK_TARGET_DEPTH} and kernel <= {PEAK_TARGET_KERNEL}.",
+        "",
+        "| method | family | cells | median GFLOP/s | median % of peak | best % of peak "
+        "| median % on target cells |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    order = plot.method_order(sorted(set(rows["method"])))
+    for method in [m for m in order if m in set(rows["method"])]:
+        part = rows[rows["method"] == method]
+        on_target = part.loc[part["target"], "g"]
+        target_text = f"{100 * on_target.median() / peak:.0f} %" if len(on_target) else "–"
+        lines.append(
+            f"| {method} | {part['family'].iloc[0]} | {len(part)} | {part['g'].median():.2f} | "
+            f"{100 * part['g'].median() / peak:.0f} % | {100 * part['g'].max() / peak:.0f} % | "
+            f"{target_text} |"
+        )
+    return [*lines, ""]
 
 
 def allocator_gain_section(path: Path, df: pd.DataFrame, out_dir: Path) -> list[str]:

@@ -12,6 +12,10 @@ Schema history (bump ``SCHEMA_VERSION`` and add a line whenever a column changes
    ``time_median_s``/``cpu_median_s`` are the median of the per-process medians; ``peak_bytes``
    is never below ``tracemalloc_bytes``. Version 1 rows read as ``allocator: steady`` (they were
    timed in one long-lived process, the last ones with fixed glibc thresholds), one process.
+3. New column ``first_call_s``: the wall time of the method's first call in a fresh worker
+   process (the check call), one-time costs included (JIT compiling or loading compiled code
+   from disk, lazy imports, FFT plans); the timing columns never include it. Older rows read
+   it as empty.
 
 Sidecar history (``meta_version``): 1. First versioned sidecar (``results.build_meta``).
 """
@@ -35,8 +39,8 @@ import pandas as pd
 from .cases import CASE_KEYS, Case
 from .errors import ResultsError
 
-SCHEMA_VERSION = 2
-KNOWN_SCHEMAS = frozenset({1, 2})
+SCHEMA_VERSION = 3
+KNOWN_SCHEMAS = frozenset({1, 2, 3})
 META_VERSION = 1
 
 #: Row statuses. Only ``ok`` rows carry timings.
@@ -72,6 +76,7 @@ COLUMNS: tuple[str, ...] = (
     "rss_peak_bytes",  # resident-set high-water mark of one call (blocks >= 64 KiB)
     "estimated_bytes",  # the method's own prediction of its peak extra memory
     "max_abs_err",  # against the reference
+    "first_call_s",  # wall seconds of the first call in a fresh process (compiling included)
     "gflops",  # Case.flops / time_median_s / 1e9
     "finished_at",  # ISO time the row was written
 )
@@ -249,6 +254,7 @@ class RowWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if resume and self.path.exists() and self.path.stat().st_size > 0:
+                self._check_header()
                 self._repair_partial_last_line()
                 self.existing_keys = {row_key(r) for r in read_rows(self.path).to_dict("records")}
                 mode = "ab"
@@ -289,6 +295,16 @@ class RowWriter:
             with contextlib.suppress(OSError):
                 dst.unlink()
         self._backups = []
+
+    def _check_header(self) -> None:
+        # Rows appended under another header would land in the wrong columns.
+        with open(self.path, newline="") as f:
+            header = next(csv.reader(f), [])
+        if header != list(COLUMNS):
+            raise ResultsError(
+                f"{self.path}: its columns are not this convbench's (written by another "
+                "version); resume needs the same columns: --overwrite, or a new --output"
+            )
 
     def _repair_partial_last_line(self) -> None:
         # A kill in the middle of a write can leave a line without its newline: drop it.

@@ -50,6 +50,8 @@ from .measure.worker import (
     CheckFailed,
     CheckRequest,
     MemoryRequest,
+    PeakAnswer,
+    PeakRequest,
     Target,
     TimeAnswer,
     TimeRequest,
@@ -188,6 +190,7 @@ class _Cell:
     index: int  # its place among the items of its case
     answers: list[TimeAnswer] = field(default_factory=list)
     max_abs_err: float = math.nan
+    first_call_s: float = math.nan
     checked: bool = False
     over_budget: bool = False
     row: Row | None = None  # set once the cell is finished (early: wrong, error, ...)
@@ -257,6 +260,7 @@ class _Group:
                 cell.finish("error", answer.reason)
             else:
                 cell.max_abs_err = answer.max_abs_err
+                cell.first_call_s = answer.first_call_s
                 self.journal.record_check(key, answer.max_abs_err)
         return [r for r in self.rows if r is not None] + self._finished()
 
@@ -407,6 +411,7 @@ def _timed_row(
             "rss_peak_bytes": memory.rss_bytes,
             "estimated_bytes": cell.estimate,
             "max_abs_err": cell.max_abs_err,
+            "first_call_s": cell.first_call_s,
             "gflops": item.case.flops / median_s / 1e9 if median_s > 0 else "",
         },
     )
@@ -525,6 +530,17 @@ def sidecar(sweep: Sweep, started: str, workers: Workers, resumed_from: Mapping 
     return meta
 
 
+def gemm_peak(workers: Workers) -> dict[str, object]:
+    """Sidecar entries of the single-core float64 GEMM peak, measured in a fresh worker:
+    ``gemm_peak_gflops`` (absent when the probe failed) and ``gemm_peak`` (how, or why not)."""
+    answer = workers.run(PeakRequest())
+    if not isinstance(answer, PeakAnswer):
+        return {"gemm_peak": f"not measured: {getattr(answer, 'reason', answer)}"}
+    size = f"{answer.size}x{answer.size}"
+    how = f"best of {answer.samples} float64 {size} matmuls, 1 BLAS thread, fresh worker"
+    return {"gemm_peak_gflops": round(answer.gflops, 3), "gemm_peak": how}
+
+
 def run_sweep(
     sweep: Sweep,
     output: str | Path,
@@ -594,6 +610,8 @@ def run_sweep(
         write_meta(output, {**meta, "finished_at": None, "interrupted": None})
         if own_workers:
             stack.enter_context(workers)
+        if todo:
+            meta.update(gemm_peak(workers))
         stack.enter_context(pinned_threads(sweep.threads))  # for the reference computed here
         # The first measurement of this run, row or round, ends the previous results' backup.
         journal = Journal(output, resume=resume, on_first_write=writer.commit)

@@ -19,7 +19,7 @@ import numpy as np
 from .api import normalize
 from .cases import Case, Pair, make_inputs
 from .errors import ConvbenchError
-from .methods import Method, registered
+from .methods import PLAIN, Method, registered
 
 #: Multiplier on the rounding-error bound; generous for FFT round-off, far below real bugs
 #: (a wrong or missing tap errs by about max|x| * max|k|, many orders of magnitude more).
@@ -157,7 +157,7 @@ def resolve_methods(names: Sequence[str] | None) -> list[Method]:
         return list(known.values())
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ConvbenchError(f"unknown method {unknown[0]!r}; known: {', '.join(known)}")
+        raise ConvbenchError(PLAIN.unknown(unknown[0]))
     return [known[n] for n in names]
 
 

@@ -233,3 +233,9 @@ def test_steady_allocator_does_nothing_off_glibc(monkeypatch):
 
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("", ""))
     assert allocator.steady_allocator() == "unchanged (not glibc)"
+
+
+def test_gemm_peak_is_a_positive_rate():
+    from convbench.measure.peak import gemm_peak_gflops
+
+    assert 0 < gemm_peak_gflops(size=64, samples=2) < 1e5

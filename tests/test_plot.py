@@ -160,6 +160,20 @@ def test_gflops_best_is_the_largest(study_csv):
         assert g.methods[g.fastest[g.kernels.index((f, f)), g.inputs.index((n, n))]] == method
 
 
+def test_gflops_colourbar_reads_as_a_share_of_the_gemm_peak(study_csv):
+    (g,) = plot.facet_grids(read_rows(study_csv), "gflops")
+    fig = plot.draw_facet(g, {"gemm_peak_gflops": 40.0})
+
+    def labels(figure):
+        return [a.get_ylabel() for ax in figure.axes for a in [ax, *ax.child_axes]]
+
+    (share,) = [text for text in labels(fig) if "GEMM peak" in text]
+    assert share == "% of the GEMM peak (40.0 GFLOP/s, 1 core, float64)"
+    assert not any("GEMM peak" in text for text in labels(plot.draw_facet(g, {})))
+    assert plot.gemm_peak({"gemm_peak_gflops": "x"}) is None
+    assert plot.gemm_peak({"gemm_peak_gflops": 0}) is None
+
+
 def test_memory_metric_and_subset(tmp_path):
     csv = write_results(
         tmp_path / "m.csv", MODEL, INPUTS, KERNELS, depth=5, stride=2,

@@ -279,6 +279,25 @@ def test_cli_writes_the_report_with_figures_and_claims(tmp_path):
     assert "tests/test_methods.py" in text
 
 
+def test_distance_from_the_gemm_peak(tmp_path):
+    meta = {"cpu_model": "Synthetic CPU 3000", "threads": 1, "gemm_peak_gflops": 10.0}
+    csv = write_results(tmp_path / "d.csv", STUDY, (16, 32), (3, 9), depth=3, meta=meta)
+    df = read_rows(csv)
+    lines = report.peak_section(csv, df, meta)
+    assert "**10.0 GFLOP/s**" in "\n".join(lines)
+    row = next(line for line in lines if line.startswith("| shift-add |"))
+    ok = df[(df["method"] == "shift-add") & (df["status"] == "ok")]
+    median = ok["gflops"].median()
+    on_target = ok.loc[ok["kernel_h"] <= 11, "gflops"].median()
+    assert row == (
+        f"| shift-add | fft | {len(ok)} | {median:.2f} | {10 * median:.0f} % | "
+        f"{10 * ok['gflops'].max():.0f} % | {10 * on_target:.0f} % |"
+    )
+    assert report.peak_section(csv, df, {}) == []  # no peak in the sidecar: no section
+    text = report.build_report([csv], tmp_path / "R.md")
+    assert "distance from the GEMM peak" in text
+
+
 def test_rows_without_timing_are_listed(tmp_path):
     model = {**STUDY, "loops": lambda c: "skipped" if c.input_size[0] > 16 else 1e-3}
     csv = write_results(tmp_path / "s.csv", model, (8, 16, 32), (1, 3))

@@ -57,6 +57,19 @@ def test_resume_keeps_rows_and_knows_their_keys(tmp_path):
     assert read_rows(path)["method"].tolist() == ["a", "c"]
 
 
+def test_resume_refuses_a_csv_with_other_columns(tmp_path):
+    # Rows appended under an older header would land in the wrong columns.
+    path = tmp_path / "old.csv"
+    with RowWriter(path) as w:
+        w.write(ok_row("a"))
+    lines = path.read_text().splitlines()
+    header = lines[0].replace(",first_call_s", "")
+    path.write_text("\n".join([header, *lines[1:]]) + "\n")
+    with pytest.raises(ResultsError, match=r"columns are not this convbench's.*--overwrite"):
+        RowWriter(path, resume=True)
+    assert path.read_text().splitlines()[0] == header
+
+
 def test_fresh_writer_truncates_only_with_overwrite(tmp_path):
     path = tmp_path / "r.csv"
     for _ in range(2):

@@ -49,6 +49,7 @@ def test_a_broken_and_a_wrong_method_become_rows_while_others_are_measured(tmp_p
     good = by["good"].iloc[0]
     assert good.repeats == 3 and len(good.samples_s) == 3 and len(good.cpu_samples_s) == 3
     assert good.time_min_s <= good.time_median_s and good.gflops > 0 and good.loops >= 1
+    assert good.first_call_s > 0  # the check call, timed apart from the samples
     assert by["wrong"].time_median_s.isna().all()  # a wrong method is never timed
     assert summary.counts == {"ok": 8, "wrong": 8, "error": 8}
     assert len(summary.problems) == 16 and not summary.interrupted
@@ -56,6 +57,7 @@ def test_a_broken_and_a_wrong_method_become_rows_while_others_are_measured(tmp_p
     assert meta["config_hash"] == sweep_of(MIXED).config_hash and meta["interrupted"] is False
     assert meta["threads"] == 1 and "threadpool_info" in meta and meta["cpu_model"]
     assert set(meta["allocator"]) == {"default"} and meta["processes"] == 3
+    assert meta["gemm_peak_gflops"] > 0 and "1 BLAS thread" in meta["gemm_peak"]
 
 
 def test_work_items_are_deterministic_case_major():

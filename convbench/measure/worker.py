@@ -1,10 +1,10 @@
 """The one way convbench measures outside the calling process: a fresh worker per request.
 
-A request (:class:`CheckRequest`, :class:`TimeRequest`, :class:`MemoryRequest`) is a small
-frozen object that names what to call (method spec, case, seed), never the inputs: the worker
-rebuilds them from ``(case, seed)``. Each request runs in a **fresh process** that imported
-numpy, scipy and convbench and measured nothing before, as a user's script that imports and
-calls does:
+A request (:class:`CheckRequest`, :class:`TimeRequest`, :class:`MemoryRequest`,
+:class:`PeakRequest`) is a small frozen object that names what to call (method spec, case,
+seed), never the inputs: the worker rebuilds them from ``(case, seed)``. Each request runs in a
+**fresh process** that imported numpy, scipy and convbench and measured nothing before, as a
+user's script that imports and calls does:
 
 - where ``os.fork`` exists, the process is forked from a *fork server*: a plain
   ``python -m convbench.measure.worker`` started once per run, which imports those modules and
@@ -17,8 +17,8 @@ fork server, which re-imports it), not a measurement. Requests and answers are p
 them (the server's file descriptor 1 goes to stderr).
 
 The answer comes back as a typed object (:class:`Checked`, :class:`TimeAnswer`,
-:class:`MemoryResult`, :class:`CheckFailed` or :class:`WorkerFailed`). A worker that dies, or
-does not answer within the request's timeout, is killed and answered by a
+:class:`MemoryResult`, :class:`PeakAnswer`, :class:`CheckFailed` or :class:`WorkerFailed`). A
+worker that dies, or does not answer within the request's timeout, is killed and answered by a
 :class:`WorkerFailed` naming what happened: the caller turns it into a row, never a crash.
 """
 
@@ -104,9 +104,11 @@ class CheckRequest:
 
 @dataclass(frozen=True)
 class Checked:
-    """The call gave the reference within the tolerance; its largest absolute error."""
+    """The call gave the reference within the tolerance: its largest absolute error, and its
+    wall time, the first call in a fresh process (one-time costs such as compiling included)."""
 
     max_abs_err: float
+    first_call_s: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,23 @@ class MemoryRequest:
 
     def timeout_s(self) -> float:
         return 60.0 + 20.0 * self.call_s
+
+
+@dataclass(frozen=True)
+class PeakRequest:
+    """The single-core float64 GEMM peak (:func:`convbench.measure.peak.gemm_peak_gflops`)."""
+
+    def timeout_s(self) -> float:
+        return 120.0
+
+
+@dataclass(frozen=True)
+class PeakAnswer:
+    """GFLOP/s of the best GEMM sample, the matrix side and how many products were timed."""
+
+    gflops: float
+    size: int
+    samples: int
 
 
 @dataclass(frozen=True)
@@ -199,13 +218,15 @@ def _inputs(target: Target) -> tuple[np.ndarray, np.ndarray]:
     return case_inputs(target.case, target.seed)
 
 
-def _verify(call, case: Case, check: Check) -> CheckFailed | float:
-    """The call's max abs error against the reference, or why it failed."""
+def _verify(call, case: Case, check: Check) -> CheckFailed | Checked:
+    """The call's max abs error against the reference and its wall time, or why it failed."""
     from ..errors import Unsupported
     from ..verify import check as compare_outputs
 
     try:
+        t0 = time.perf_counter()
         out = call()
+        first_call_s = time.perf_counter() - t0
     except Unsupported as e:
         return CheckFailed("unsupported", str(e))
     except Exception as e:  # the method's failure is the row's status, not the worker's
@@ -214,7 +235,7 @@ def _verify(call, case: Case, check: Check) -> CheckFailed | float:
         ok, err, message = compare_outputs(out, check.expected, dtype=case.dtype, tol=check.tol)
     except Exception as e:
         return CheckFailed("wrong", f"cannot compare with the reference: {one_line(e)}")
-    return err if ok else CheckFailed("wrong", message, err)
+    return Checked(err, first_call_s) if ok else CheckFailed("wrong", message, err)
 
 
 def _threads(threads: int) -> contextlib.AbstractContextManager:
@@ -277,8 +298,7 @@ def _check(req: CheckRequest) -> Checked | CheckFailed:
     case = req.target.case
     x, k = _inputs(req.target)
     with _threads(req.target.threads):
-        verdict = _verify(lambda: method.func(x, k, case.stride, case.padding), case, req.check)
-    return verdict if isinstance(verdict, CheckFailed) else Checked(verdict)
+        return _verify(lambda: method.func(x, k, case.stride, case.padding), case, req.check)
 
 
 def _time(req: TimeRequest) -> TimeAnswer:
@@ -322,6 +342,12 @@ def _memory(req: MemoryRequest):
         return peak_of_call(lambda: method.func(x, k, case.stride, case.padding), req.call_s)
 
 
+def _peak(req: PeakRequest) -> PeakAnswer:
+    from .peak import GEMM_SAMPLES, GEMM_SIZE, gemm_peak_gflops
+
+    return PeakAnswer(gemm_peak_gflops(GEMM_SIZE, GEMM_SAMPLES), GEMM_SIZE, GEMM_SAMPLES)
+
+
 # --------------------------------------------------------------------------- the protocol
 
 
@@ -347,12 +373,17 @@ def _receive(fd: int) -> Any:
     return pickle.loads(_read_exact(fd, size))
 
 
-Request = CheckRequest | TimeRequest | MemoryRequest
+Request = CheckRequest | TimeRequest | MemoryRequest | PeakRequest
 
 
 def answer(request: Request) -> Answer:
     """Carry out ``request`` in this process (what a worker does); never raises."""
-    handlers = {CheckRequest: _check, TimeRequest: _time, MemoryRequest: _memory}
+    handlers = {
+        CheckRequest: _check,
+        TimeRequest: _time,
+        MemoryRequest: _memory,
+        PeakRequest: _peak,
+    }
     try:
         return handlers[type(request)](request)
     except BaseException as e:  # the parent records it as a row; nothing escapes the worker

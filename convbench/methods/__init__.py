@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import Unsupported
-from .registry import Method, register, registered
+from .registry import PLAIN, Method, register, registered
 
 # Registration order is the order of available_methods(): reference first, then by family.
 from . import reference  # noqa: F401  isort: skip
@@ -13,6 +13,7 @@ from . import fft  # noqa: F401  isort: skip
 from . import gemm  # noqa: F401  isort: skip
 from . import library  # noqa: F401  isort: skip
 from . import fast  # noqa: F401  isort: skip
+from . import jit  # noqa: F401  isort: skip
 from . import auto  # noqa: F401  isort: skip
 
 
@@ -27,12 +28,21 @@ def get_method(name: str) -> Method:
     Raises
     ------
     ValueError
-        If no method has that name; the message lists the known ones.
+        If no method has that name; the message lists the known ones, or says what to install
+        for an optional method that is absent here.
     """
     methods = registered()
     if name not in methods:
-        raise ValueError(f"unknown method {name!r}; known: {', '.join(methods)}")
+        raise ValueError(PLAIN.unknown(name))
     return methods[name]
 
 
-__all__ = ["Method", "Unsupported", "available_methods", "get_method", "register", "registered"]
+__all__ = [
+    "PLAIN",
+    "Method",
+    "Unsupported",
+    "available_methods",
+    "get_method",
+    "register",
+    "registered",
+]

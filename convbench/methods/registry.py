@@ -72,6 +72,18 @@ class Registry:
 
     def __init__(self) -> None:
         self._methods: dict[str, Method] = {}
+        self._missing: dict[str, str] = {}
+
+    def note_missing(self, name: str, why: str) -> None:
+        """Record that optional method ``name`` is not registered here, and ``why`` (what to
+        install): naming it then says so instead of "unknown method"."""
+        self._missing[name] = why
+
+    def unknown(self, name: str) -> str:
+        """The one-line message for a name that is not registered (what to install, if known)."""
+        if name in self._missing:
+            return f"method {name!r} is not available here: {self._missing[name]}"
+        return f"unknown method {name!r}; known: {', '.join(self._methods) or '(none)'}"
 
     def register(
         self,
@@ -105,3 +117,4 @@ class Registry:
 PLAIN = Registry()
 register = PLAIN.register
 registered = PLAIN.registered
+note_missing = PLAIN.note_missing

@@ -16,17 +16,22 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigError
-from .registry import Method
+from .registry import Method, Registry
+
+
+def _registry(layer: bool) -> Registry:
+    if layer:
+        return importlib.import_module("convbench.layer.registry").LAYER
+    from . import PLAIN
+
+    return PLAIN
 
 
 def builtin_methods(layer: bool = False) -> dict[str, Method]:
     """The registered methods: plain ones, or layer-mode ones from :mod:`convbench.layer`."""
     if layer:
-        layer_mod = importlib.import_module("convbench.layer")
-        return dict(layer_mod.registered())
-    from . import registered
-
-    return registered()
+        importlib.import_module("convbench.layer")  # registers them
+    return _registry(layer).registered()
 
 
 def resolve_method(spec: str, layer: bool = False, name: str | None = None) -> Method:
@@ -39,12 +44,13 @@ def resolve_method(spec: str, layer: bool = False, name: str | None = None) -> M
     Raises
     ------
     ConfigError
-        Unknown name, or an import path that cannot be imported or is not callable.
+        Unknown name (for an optional method that is not installed: what to install), or an
+        import path that cannot be imported or is not callable.
     """
     if ":" not in spec:
         known = builtin_methods(layer)
         if spec not in known:
-            raise ConfigError(f"unknown method {spec!r}; known: {', '.join(known) or '(none)'}")
+            raise ConfigError(_registry(layer).unknown(spec))
         return known[spec]
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path:

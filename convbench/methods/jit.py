@@ -1,0 +1,212 @@
+"""A compiled direct method (numba; the optional ``convbench[jit]`` extra).
+
+Registered only when numba imports. Without it nothing changes except that the registry knows
+why ``jit-direct`` is absent, so naming it says how to get it (``pip install 'convbench[jit]'``).
+
+How it computes only the strided outputs with contiguous inner loops: the zero-padded input is
+re-laid out once into its ``sh * sw`` polyphase grids per channel, ``grid[c, a % sh, b % sw]``
+of ``R x M`` values (``R = Ho + (kh - 1) // sh`` rows, ``M = Wo + (kw - 1) // sw`` columns).
+Within a grid every tap ``(a, b, c)`` is a plain shift by ``(a // sh) * M + b // sw``, so the
+``(Ho, M)`` "wide" output, flattened, is a sum over the ``T = kh * kw * C`` taps of
+``kernel[a, b, c] * grid_flat[offset + n]``: one long stride-1 multiply-add per tap, whatever the
+stride and depth (the ``M - Wo`` extra columns per row are cropped at the end). The taps are
+taken four at a time: four products summed in registers, then one load and one store of the
+output, which is walked in chunks small enough to stay in L1. Compiled once per dtype and array
+layout, cached on disk (numba's ``cache=True``), one thread.
+
+Integers stay int64 (exact, wrapping like numpy), float32 is computed in float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..cases import Case, Pair
+from ._common import output_bytes
+from .registry import note_missing, register
+
+#: The method's name, registered or not.
+NAME = "jit-direct"
+#: What to install to get it.
+EXTRA = "pip install 'convbench[jit]'"
+#: Output values per chunk of the tap loop: 8 KiB of float64, so that a chunk and the four input
+#: streams it reads stay in L1 while all taps pass over it.
+CHUNK = 1024
+
+try:  # numba is optional; a broken install (e.g. built for another numpy) counts as absent
+    import numba
+except Exception as e:  # pragma: no cover - which branch runs depends on the install
+    numba = None
+    _why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    note_missing(NAME, f"needs numba ({_why}): {EXTRA}")
+
+
+def grid_shape(case: Case) -> tuple[int, int]:
+    """``(R, M)``: rows and columns of one polyphase grid the strided outputs need."""
+    (ho, wo), (kh, kw), (sh, sw) = case.output_size, case.kernel_size, case.stride
+    return ho + (kh - 1) // sh, wo + (kw - 1) // sw
+
+
+def _is_plain(two_d: bool, stride: Pair, padding: Pair) -> bool:
+    # 2D at stride 1 without padding: the (contiguous) input is its own single grid, no copy.
+    return two_d and stride == (1, 1) and padding == (0, 0)
+
+
+def estimate_bytes(case: Case) -> int:
+    """The polyphase grids, the flattened wide output, the tap table and the result.
+
+    ``C * sh * sw * R * M`` grid values (about the padded input; none for a 2D input at stride 1
+    without padding), ``(Ho - 1) * M + Wo`` wide outputs, ``T`` taps (value and an 8-byte
+    offset), ``Ho * Wo`` results.
+    """
+    (ho, wo), (kh, kw), (sh, sw) = case.output_size, case.kernel_size, case.stride
+    rows, cols = grid_shape(case)
+    item = case.itemsize
+    grids = case.channels * sh * sw * rows * cols * item
+    if _is_plain(case.depth == 0, case.stride, case.padding):
+        grids = 0
+    wide = ((ho - 1) * cols + wo) * item
+    taps = kh * kw * case.channels * (item + 8)
+    return grids + wide + taps + output_bytes(case)
+
+
+if numba is not None:
+    _jit = numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"contract"})
+
+    @_jit
+    def _layout(x, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
+        # The polyphase grids of the zero-padded x (H, W, C), flattened: grid (c, p, q) starts
+        # at ((c * sh + p) * sw + q) * R * M and holds x_pad[r * sh + p, m * sw + q, c]. Each
+        # grid row comes from one input row (a strided slice of its pixels), zeros around it.
+        h, w, c = x.shape
+        ho = 1 + (h + 2 * ph - kh) // sh
+        wo = 1 + (w + 2 * pw - kw) // sw
+        rows = ho + (kh - 1) // sh
+        cols = wo + (kw - 1) // sw
+        size = rows * cols
+        per_channel = sh * sw * size
+        grids = np.empty(c * per_channel, dtype=x.dtype)
+        for p in range(sh):
+            for r in range(rows):
+                i = r * sh + p - ph
+                for q in range(sw):
+                    # The grid columns m whose input column m * sw + q - pw lies in [0, W).
+                    lo = min(cols, max(0, -(-(pw - q) // sw)))
+                    hi = min(cols, max(lo, (w - 1 - q + pw) // sw + 1))
+                    if i < 0 or i >= h:
+                        lo = hi = 0
+                    at = (p * sw + q) * size + r * cols
+                    for k in range(c):
+                        row = grids[at + k * per_channel : at + k * per_channel + cols]
+                        for m in range(lo):
+                            row[m] = 0
+                        for m in range(hi, cols):
+                            row[m] = 0
+                    if hi > lo:
+                        pixels = x[i, lo * sw + q - pw :: sw]  # (hi - lo, C)
+                        for k in range(c):
+                            part = grids[at + k * per_channel + lo : at + k * per_channel + hi]
+                            for m in range(hi - lo):
+                                part[m] = pixels[m, k]
+        return grids, ho, wo, rows, cols
+
+    @_jit
+    def _taps(kernel, sh, sw, rows, cols):  # pragma: no cover - compiled
+        # Every tap's weight and its offset into the flattened grids, channel by channel.
+        kh, kw, c = kernel.shape
+        size = rows * cols
+        n = kh * kw * c
+        weights = np.empty(n, dtype=kernel.dtype)
+        offsets = np.empty(n, dtype=np.int64)
+        t = 0
+        for k in range(c):
+            for a in range(kh):
+                for b in range(kw):
+                    weights[t] = kernel[a, b, k]
+                    grid = (k * sh + a % sh) * sw + b % sw
+                    offsets[t] = grid * size + (a // sh) * cols + b // sw
+                    t += 1
+        return weights, offsets
+
+    @_jit
+    def _accumulate(grids, weights, offsets, wide, chunk):  # pragma: no cover - compiled
+        # wide[n] += sum_t weights[t] * grids[offsets[t] + n], chunk by chunk, up to four taps
+        # per pass. Slicing first makes every index in the inner loops a non-negative range
+        # index, so numba emits no wraparound check and LLVM vectorises them into plain loads.
+        n_taps = weights.shape[0]
+        full = n_taps - n_taps % 4
+        left = n_taps - full
+        total = wide.shape[0]
+        for start in range(0, total, chunk):
+            size = min(chunk, total - start)
+            out = wide[start : start + size]
+            for t in range(0, full, 4):
+                w0, w1, w2, w3 = weights[t], weights[t + 1], weights[t + 2], weights[t + 3]
+                s0 = grids[offsets[t] + start :]
+                s1 = grids[offsets[t + 1] + start :]
+                s2 = grids[offsets[t + 2] + start :]
+                s3 = grids[offsets[t + 3] + start :]
+                for n in range(size):
+                    out[n] += w0 * s0[n] + w1 * s1[n] + w2 * s2[n] + w3 * s3[n]
+            if left == 3:
+                w0, w1, w2 = weights[full], weights[full + 1], weights[full + 2]
+                s0 = grids[offsets[full] + start :]
+                s1 = grids[offsets[full + 1] + start :]
+                s2 = grids[offsets[full + 2] + start :]
+                for n in range(size):
+                    out[n] += w0 * s0[n] + w1 * s1[n] + w2 * s2[n]
+            elif left == 2:
+                w0, w1 = weights[full], weights[full + 1]
+                s0 = grids[offsets[full] + start :]
+                s1 = grids[offsets[full + 1] + start :]
+                for n in range(size):
+                    out[n] += w0 * s0[n] + w1 * s1[n]
+            elif left == 1:
+                w0 = weights[full]
+                s0 = grids[offsets[full] + start :]
+                for n in range(size):
+                    out[n] += w0 * s0[n]
+
+    @_jit
+    def _from_grids(grids, kernel, sh, sw, ho, wo, rows, cols, chunk):  # pragma: no cover
+        weights, offsets = _taps(kernel, sh, sw, rows, cols)
+        # Row i of the wide output starts at i * cols; the last row stops at Wo, so no tap
+        # reads past the end of its grid.
+        wide = np.zeros((ho - 1) * cols + wo, dtype=grids.dtype)
+        _accumulate(grids, weights, offsets, wide, chunk)
+        out = np.empty((ho, wo), dtype=grids.dtype)
+        for i in range(ho):
+            out[i, :] = wide[i * cols : i * cols + wo]
+        return out
+
+    @_jit
+    def _correlate(x, kernel, sh, sw, ph, pw, chunk):  # pragma: no cover - compiled
+        grids, ho, wo, rows, cols = _layout(x, kernel.shape[0], kernel.shape[1], sh, sw, ph, pw)
+        return _from_grids(grids, kernel, sh, sw, ho, wo, rows, cols, chunk)
+
+    @_jit
+    def _correlate_plain(flat, h, w, kernel, chunk):  # pragma: no cover - compiled
+        # The input itself is the only grid: R = H, M = W.
+        kh, kw = kernel.shape[0], kernel.shape[1]
+        return _from_grids(flat, kernel, 1, 1, h - kh + 1, w - kw + 1, h, w, chunk)
+
+    @register(
+        NAME,
+        family="direct",
+        origin="convbench (numba, optional extra [jit])",
+        estimate_bytes=estimate_bytes,
+        summary="compiled direct correlation on polyphase grids; only strided outputs (numba)",
+    )
+    def jit_direct(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
+        """Shapes: x (H, W[, C]), kernel (kh, kw[, C]) -> (Ho, Wo).
+
+        Cost: ``Ho * M * T`` multiply-adds (``M = Wo + (kw - 1) // sw``: at most the kernel
+        width more than the outputs), in compiled loops; a re-layout of the padded input first.
+        Memory: the polyphase grids (about the padded input), the wide output and the result.
+        The first call of a dtype in a process compiles it or loads it from numba's disk cache.
+        """
+        k3 = kernel if kernel.ndim == 3 else kernel[:, :, None]
+        if _is_plain(x.ndim == 2, stride, padding) and x.flags.c_contiguous:
+            return _correlate_plain(x.reshape(-1), x.shape[0], x.shape[1], k3, CHUNK)
+        x3 = x if x.ndim == 3 else x[:, :, None]
+        return _correlate(x3, k3, stride[0], stride[1], padding[0], padding[1], CHUNK)
