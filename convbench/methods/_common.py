@@ -78,8 +78,13 @@ def round_back(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 # --- memory estimates (bytes) ----------------------------------------------------------------
 
+#: Python objects one call creates besides its arrays (array headers, views, iterator and einsum
+#: state, index tuples): measured at 1-9 KiB whatever the size; every estimate adds this much.
+CALL_BYTES = 12 * 1024
+#: Elements of numpy's buffer for a ufunc or reduction over non-contiguous operands (per operand).
+BUFFER_ELEMENTS = 8192
 #: numpy's iterator buffers a reduction over several axes (up to 8192 elements per operand);
-#: measured at about 110 KiB for float64 whatever the size, so budget a fixed 128 KiB.
+#: measured at 40-110 KiB depending on the shapes, so budget a fixed 128 KiB.
 REDUCTION_BUFFERS = 128 * 1024
 
 

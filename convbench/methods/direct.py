@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..cases import Case, Pair
-from ._common import pad_zeros, padded_bytes
+from ._common import CALL_BYTES, output_bytes, pad_zeros, padded_bytes
 from .registry import register
 
 
 def _shift_add_bytes(case: Case) -> int:
-    # A full stride-1 accumulator plus one product buffer of the same size, plus padding.
+    # A full stride-1 accumulator plus one product buffer of the same size, the sub-sampled
+    # copy of the accumulator, plus padding.
     hp, wp = case.padded_size
     kh, kw = case.kernel_size
     full = (hp - kh + 1) * (wp - kw + 1) * case.itemsize
-    return 2 * full + padded_bytes(case)
+    return 2 * full + output_bytes(case) + padded_bytes(case) + CALL_BYTES
 
 
 @register(

@@ -18,7 +18,7 @@ import scipy.linalg.blas
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..cases import Case, Pair
-from ._common import output_size, pad_zeros, padded_bytes
+from ._common import BUFFER_ELEMENTS, CALL_BYTES, output_size, pad_zeros, padded_bytes
 from .registry import register
 
 #: Upper bound on the scratch of one tap block of ``polyphase-gemm`` (bytes).
@@ -34,8 +34,10 @@ def _phase_rows(n_out: int, k: int, s: int) -> int:
 
 
 def _shift_add_strided_bytes(case: Case) -> int:
+    # The output and one tap's product; in 2D numpy buffers the product of the strided slice.
     ho, wo = case.output_size
-    return padded_bytes(case) + 2 * ho * wo * case.itemsize
+    buffer = BUFFER_ELEMENTS * case.itemsize if case.depth == 0 else 0
+    return padded_bytes(case) + 2 * ho * wo * case.itemsize + buffer + CALL_BYTES
 
 
 @register(
@@ -71,14 +73,28 @@ def shift_add_strided(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: 
 
 
 def _polyphase_gemm_bytes(case: Case) -> int:
-    ho, wo = case.output_size
-    sh, sw = case.stride
-    kh, kw = case.kernel_size
+    # Walks the phases and tap blocks in the method's order: a new grid or tap block is made
+    # while the previous one is still bound, so two of each can be alive at once.
+    (ho, wo), (sh, sw), (kh, kw) = case.output_size, case.stride, case.kernel_size
+    item, c = case.itemsize, case.channels
     rows, cols = _phase_rows(ho, kh, sh), _phase_rows(wo, kw, sw)
-    grid = (rows * cols + kw) * case.channels * case.itemsize
-    taps = -(-kh // sh) * -(-kw // sw)
-    block = 0 if case.depth == 0 else min(GEMM_BLOCK_BYTES, taps * rows * cols * case.itemsize)
-    return padded_bytes(case) + 2 * grid + block + 3 * ho * cols * case.itemsize
+    grid = (rows + 1) * cols * c * item
+    per_block = max(1, GEMM_BLOCK_BYTES // ((rows + 1) * cols * item))
+    live_grid = live_block = high = 0
+    for a in range(min(sh, kh)):
+        for b in range(min(sw, kw)):
+            high = max(high, live_grid + live_block + grid)
+            live_grid = grid
+            taps = len(range(a, kh, sh)) * len(range(b, kw, sw))
+            for start in range(0, taps if case.depth else 0, per_block):
+                block = min(per_block, taps - start) * (rows + 1) * cols * item
+                high = max(high, grid + live_block + block)
+                live_block = block
+    wide = ho * cols * item
+    int_product = wide if np.dtype(case.dtype).kind in "iu" else 0  # `src * a` in int_axpy
+    high = max(high, live_grid + live_block + int_product, live_grid + live_block + ho * wo * item)
+    taps = -(-kh // sh) * -(-kw // sw) * c * item if case.depth else 0  # a phase's taps, copied
+    return padded_bytes(case) + wide + high + taps + CALL_BYTES
 
 
 def _axpy(dtype: np.dtype):
@@ -161,15 +177,36 @@ def _fft_shape(ho: int, wo: int, kh: int, kw: int, stride: Pair) -> Pair:
 
 
 def _fft_rfft_bytes(case: Case) -> int:
-    ho, wo = case.output_size
-    kh, kw = case.kernel_size
+    # The largest moment of the phase loop. Alive: a phase's input spectrum gf, kernel spectrum
+    # tf and tf's conjugate (each S = L1 x (L2/2+1) x C), accumulator-sized planes (the product,
+    # the previous product, the running sum), the zero-padded real grid rfft2 copies when the
+    # grid is not already L1 x L2, and for integers the float64 copies of grid and taps. A name
+    # keeps the previous phase's array alive until it is reassigned.
+    (ho, wo), (kh, kw), (sh, sw) = case.output_size, case.kernel_size, case.stride
     l1, l2 = _fft_shape(ho, wo, kh, kw, case.stride)
-    complex_item = 2 * case.itemsize if case.dtype == "float32" else 16
-    spectrum = l1 * (l2 // 2 + 1) * complex_item
-    # per phase: the input and kernel spectra over the depth, their product, and the accumulator
-    per_phase = 3 * case.channels * spectrum + spectrum
-    real_grid = l1 * l2 * case.channels * max(case.itemsize, 8 if case.dtype != "float32" else 4)
-    return padded_bytes(case) + per_phase + real_grid + l1 * l2 * 8 + ho * wo * case.itemsize
+    rows, cols = _phase_rows(ho, kh, sh), _phase_rows(wo, kw, sw)
+    witem = 4 if case.dtype == "float32" else 8
+    plane = l1 * (l2 // 2 + 1) * 2 * witem
+    spectra = case.channels * plane
+    padded_grid = 0 if (rows, cols) == (l1, l2) else l1 * l2 * case.channels * witem
+    is_int = np.dtype(case.dtype).kind in "iu"
+    int_grid = rows * cols * case.channels * 8 if is_int else 0
+    int_taps = -(-kh // sh) * -(-kw // sw) * case.channels * 8 if is_int else 0
+    moments = [int_grid + padded_grid + spectra, int_grid + 3 * spectra + plane]  # phase 1
+    phases = min(sh, kh) * min(sw, kw)
+    if phases > 1:
+        more = phases > 2  # from the third phase on, the sum and the last product differ
+        moments += [
+            2 * int_grid + 2 * spectra + (1 + more) * plane,  # next grid (integers)
+            int_grid + padded_grid + 3 * spectra + (1 + more) * plane,  # next gf
+            int_grid + 3 * spectra + (2 + more) * plane,  # next product
+            int_grid + 2 * spectra + 3 * plane,  # acc + prod
+        ]
+    # The inverse: the column transform of the sum, then the row transform of its Ho rows;
+    # integers are then rounded (one float and one int array of the result).
+    kept = int_grid + 2 * spectra + (1 + (phases > 1)) * plane + ho * l2 * witem
+    moments.append(kept + max(plane, 2 * ho * wo * 8 if is_int else 0))
+    return padded_bytes(case) + max(moments) + int_taps + CALL_BYTES
 
 
 @register(
@@ -224,7 +261,8 @@ def fft_rfft_polyphase(
 def _windows_tensordot_bytes(case: Case) -> int:
     ho, wo = case.output_size
     kh, kw = case.kernel_size
-    return padded_bytes(case) + (ho * wo * kh * kw * case.channels + ho * wo) * case.itemsize
+    windows = ho * wo * kh * kw * case.channels
+    return padded_bytes(case) + (windows + ho * wo) * case.itemsize + CALL_BYTES
 
 
 @register(
@@ -256,8 +294,9 @@ def windows_tensordot(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: 
 
 
 def _windows_einsum_bytes(case: Case) -> int:
+    # The output, and each kernel row's einsum result before it is added to it.
     ho, wo = case.output_size
-    return padded_bytes(case) + ho * wo * case.itemsize
+    return padded_bytes(case) + 2 * ho * wo * case.itemsize + CALL_BYTES
 
 
 @register(
@@ -314,7 +353,8 @@ def _banded_gemm_bytes(case: Case) -> int:
     block = min(_band_block(kw, sw), wo)
     span = sw * (block - 1) + kw
     band = kh * span * case.channels * block
-    return padded_bytes(case) + (band + 2 * ho * block + ho * wo) * case.itemsize
+    # The banded matrices, the output, and each GEMM's (Ho, B) result before it is added.
+    return padded_bytes(case) + (band + 3 * ho * block + ho * wo) * case.itemsize + CALL_BYTES
 
 
 @register(

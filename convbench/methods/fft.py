@@ -10,10 +10,10 @@ from scipy.signal import fftconvolve
 
 from ..cases import Case, Pair
 from ._common import (
+    CALL_BYTES,
     cast_bytes,
     float_dtype,
     float_itemsize,
-    output_bytes,
     pad_zeros,
     padded_bytes,
     round_back,
@@ -26,22 +26,31 @@ def _spectrum_bytes(real_shape: tuple[int, ...], itemsize: int) -> int:
     return math.prod(real_shape[:-1]) * (real_shape[-1] // 2 + 1) * 2 * itemsize
 
 
-def _fft_bytes(case: Case) -> int:
-    # fftconvolve: two spectra and their product, the full real inverse, then the valid crop.
-    hp, wp = case.padded_size
-    kh, kw = case.kernel_size
+def fftconvolve_bytes(case: Case, *, cast_inside: bool = False) -> int:
+    """Peak of ``fftconvolve(padded, kernel, 'valid')`` and rounding its sub-sampled result.
+
+    When the inverse runs, both spectra, their product, a spectrum-sized scratch of the inverse
+    (native, pocketfft's) and the full real result are alive: ``4 S + R`` at the fast lengths of
+    ``(Hp + kh - 1, Wp + kw - 1[, 2C - 1])``. Then the valid crop; integers are rounded back
+    (one float and one int copy of the result). ``cast_inside``: integers reach scipy as they
+    are (``scipy.signal.correlate``), which rounds the valid result once more itself.
+    """
+    (hp, wp), (kh, kw), (ho, wo) = case.padded_size, case.kernel_size, case.output_size
     dims = [hp + kh - 1, wp + kw - 1] + ([2 * case.depth - 1] if case.depth else [])
     fast = tuple(scipy.fft.next_fast_len(n, real=True) for n in dims)
     item = float_itemsize(case)
     valid = (hp - kh + 1) * (wp - kw + 1) * item
-    return (
-        3 * _spectrum_bytes(fast, item)
-        + math.prod(fast) * item
-        + valid
-        + cast_bytes(case)
-        + padded_bytes(case)
-        + output_bytes(case)
-    )
+    spectrum, real = _spectrum_bytes(fast, item), math.prod(fast) * item
+    moments = [4 * spectrum + real, real + valid]
+    if np.dtype(case.dtype).kind in "iu":
+        moments += [valid + 2 * ho * wo * 8] + ([2 * valid] if cast_inside else [])
+    return max(moments)
+
+
+def _fft_bytes(case: Case) -> int:
+    # Integers: only the float64 copies stay bound (the padded integer copy is dropped at once).
+    operands = cast_bytes(case) if np.dtype(case.dtype).kind in "iu" else padded_bytes(case)
+    return fftconvolve_bytes(case) + operands + CALL_BYTES
 
 
 @register(
@@ -77,21 +86,28 @@ def _grid_lengths(case: Case) -> tuple[tuple[int, int], tuple[int, int], tuple[i
 
 
 def _polyphase_bytes(case: Case) -> int:
-    # Folded input and kernel (zero-filled to whole stride multiples), their spectra over the
-    # (phase, channel)-stacked grids, the conjugated kernel spectrum, the summed spectrum, result.
+    # The largest of: transforming the folded input (it, the zero-padded copy rfft2 makes when
+    # the grid is shorter than the fast lengths, its spectrum S over every phase and channel);
+    # transforming the folded kernel (S, the kernel's copy padded to the fast lengths, its S);
+    # the einsum (both S, the conjugated kernel spectrum, the summed plane); the inverse (both S
+    # still bound, the sum, the inverse's native scratch, the real result); integers rounded.
     nx, nk, fast = _grid_lengths(case)
     (sh, sw), c, item = case.stride, case.channels, float_itemsize(case)
-    folded = (nx[0] * nx[1] + nk[0] * nk[1]) * sh * sw * c * item
-    spectrum = fast[0] * (fast[1] // 2 + 1) * 2 * item
-    return (
-        folded
-        + 3 * spectrum * sh * sw * c
-        + spectrum
-        + fast[0] * fast[1] * item
-        + cast_bytes(case)
-        + padded_bytes(case)
-        + output_bytes(case)
-    )
+    (ho, wo), phases = case.output_size, sh * sw * c
+    folded_x, folded_k = nx[0] * nx[1] * phases * item, nk[0] * nk[1] * phases * item
+    padded_real = fast[0] * fast[1] * phases * item
+    plane = fast[0] * (fast[1] // 2 + 1) * 2 * item
+    spectrum = plane * phases
+    real = fast[0] * fast[1] * item
+    rounded = 2 * ho * wo * 8 if np.dtype(case.dtype).kind in "iu" else 0
+    moments = [
+        folded_x + (padded_real if tuple(nx) != tuple(fast) else 0) + spectrum,
+        2 * spectrum + folded_k + padded_real,
+        3 * spectrum + plane,
+        2 * spectrum + 2 * plane + real,
+        2 * spectrum + plane + real + rounded,
+    ]
+    return max(moments) + padded_bytes(case) + CALL_BYTES
 
 
 def _fold(a: np.ndarray, grid: Pair, stride: Pair, dtype: np.dtype) -> np.ndarray:

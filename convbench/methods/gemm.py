@@ -5,17 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 from ..cases import Case, Pair
-from ._common import output_bytes, output_size, pad_zeros, padded_bytes, strided_slice
+from ._common import (
+    BUFFER_ELEMENTS,
+    CALL_BYTES,
+    output_bytes,
+    output_size,
+    pad_zeros,
+    padded_bytes,
+    strided_slice,
+)
 from .registry import register
 
 
 def _toeplitz_bytes(case: Case) -> int:
-    # The dense operator (Ho*Wo) x (Hp*Wp*C), plus the four index arrays fancy indexing
-    # broadcasts to (Ho, Wo, kh, kw) to fill it.
+    # The dense operator (Ho*Wo) x (Hp*Wp*C); the index arrays stay un-broadcast (Ho + Wo rows
+    # of kh or kw), and fancy indexing broadcasts the four of them buffer by buffer.
     (ho, wo), (hp, wp), (kh, kw) = case.output_size, case.padded_size, case.kernel_size
     operator = ho * wo * hp * wp * case.channels * case.itemsize
-    indices = 4 * ho * wo * kh * kw * 8
-    return operator + indices + padded_bytes(case) + output_bytes(case)
+    indices = (ho * kh + wo * kw) * 8 + 4 * min(BUFFER_ELEMENTS, ho * wo * kh * kw) * 8
+    return operator + indices + padded_bytes(case) + output_bytes(case) + CALL_BYTES
 
 
 @register(
@@ -48,7 +56,7 @@ def _im2col_bytes(case: Case) -> int:
     ho, wo = case.output_size
     kh, kw = case.kernel_size
     columns = ho * wo * kh * kw * case.channels * case.itemsize
-    return columns + padded_bytes(case) + output_bytes(case)
+    return columns + padded_bytes(case) + output_bytes(case) + CALL_BYTES
 
 
 @register(

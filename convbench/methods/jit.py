@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cases import Case, Pair
-from ._common import output_bytes
+from ._common import CALL_BYTES, output_bytes
 from .registry import note_missing, register
 
 #: The method's name, registered or not.
@@ -67,7 +67,7 @@ def estimate_bytes(case: Case) -> int:
         grids = 0
     wide = ((ho - 1) * cols + wo) * item
     taps = kh * kw * case.channels * (item + 8)
-    return grids + wide + taps + output_bytes(case)
+    return grids + wide + taps + output_bytes(case) + CALL_BYTES
 
 
 if numba is not None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
-from scipy.signal import correlate, correlate2d
+from scipy.signal import choose_conv_method, correlate, correlate2d
 
 from ..cases import Case, Pair
 from ._common import (
+    CALL_BYTES,
+    cast_bytes,
     float_itemsize,
     output_bytes,
     pad_zeros,
@@ -20,9 +22,12 @@ from .registry import register
 
 
 def _full_valid_bytes(case: Case) -> int:
-    # The stride-1 valid result before sub-sampling, plus the padded copy.
+    # The stride-1 valid result of one channel and its sub-sampled copy; with depth the running
+    # total, and the previous channel's result is still alive while the next is computed.
     (hp, wp), (kh, kw) = case.padded_size, case.kernel_size
-    return 2 * (hp - kh + 1) * (wp - kw + 1) * case.itemsize + padded_bytes(case)
+    full = (hp - kh + 1) * (wp - kw + 1) * case.itemsize
+    planes = 2 if case.depth >= 2 else 1
+    return planes * full + output_bytes(case) + padded_bytes(case) + CALL_BYTES
 
 
 @register(
@@ -50,10 +55,24 @@ def scipy_correlate2d(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: 
 
 
 def _scipy_auto_bytes(case: Case) -> int:
-    # Whichever scipy picks; the FFT path is the larger one, so budget for it.
-    from .fft import _fft_bytes
+    # What scipy picks for these shapes (its choice depends on shapes only, for the small
+    # integers of a benchmark too), asked on zero-strided stand-ins that allocate nothing.
+    from .fft import fftconvolve_bytes
 
-    return max(_fft_bytes(case), _full_valid_bytes(case))
+    def stand_in(shape: tuple[int, ...]) -> np.ndarray:
+        return np.broadcast_to(np.zeros((), dtype=case.dtype), shape)
+
+    depth = (case.depth,) if case.depth else ()
+    how = choose_conv_method(
+        stand_in(case.padded_size + depth), stand_in(case.kernel_size + depth), mode="valid"
+    )
+    (hp, wp), (kh, kw), (ho, wo) = case.padded_size, case.kernel_size, case.output_size
+    if how == "fft":  # scipy makes float64 copies of integer operands itself
+        core = fftconvolve_bytes(case, cast_inside=True) + cast_bytes(case)
+    else:  # the valid result in the input dtype; integers rounded back from it
+        valid = (hp - kh + 1) * (wp - kw + 1) * case.itemsize
+        core = valid + (2 * ho * wo * 8 if np.dtype(case.dtype).kind in "iu" else 0)
+    return core + padded_bytes(case) + CALL_BYTES
 
 
 @register(
@@ -87,7 +106,8 @@ def _register_torch() -> None:
         (hp, wp), (kh, kw), (ho, wo) = case.padded_size, case.kernel_size, case.output_size
         item = float_itemsize(case)
         operands = (2 * hp * wp + kh * kw) * case.channels * item
-        return operands + ho * wo * kh * kw * case.channels * item + 2 * output_bytes(case, item)
+        patches = ho * wo * kh * kw * case.channels * item
+        return operands + patches + 2 * output_bytes(case, item) + CALL_BYTES
 
     @register(
         "torch",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..cases import Case, Pair
-from ._common import output_bytes, padded_bytes
+from ._common import CALL_BYTES, output_bytes
 from .registry import register
 
 
 def _loops_bytes(case: Case) -> int:
-    # Padded copy, result, and one window product at a time, all in the wide dtype.
-    kh, kw = case.kernel_size
-    return padded_bytes(case, 8) + output_bytes(case, 8) + kh * kw * case.channels * 8
+    # The padded copy (made even without padding), the kernel copy, one window product at a
+    # time and the result, all in the wide dtype; then the result cast back to the input dtype.
+    (hp, wp), (kh, kw) = case.padded_size, case.kernel_size
+    wide = (hp * wp + 2 * kh * kw) * case.channels * 8 + output_bytes(case, 8)
+    return wide + output_bytes(case) + CALL_BYTES
 
 
 @register(

@@ -11,6 +11,7 @@ from skimage.util import view_as_windows
 
 from ..cases import Case, Pair
 from ._common import (
+    CALL_BYTES,
     REDUCTION_BUFFERS,
     output_bytes,
     pad_zeros,
@@ -22,7 +23,7 @@ from .registry import register
 
 
 def _copy_windows_bytes(case: Case) -> int:
-    return windows_bytes(case) + padded_bytes(case) + output_bytes(case)
+    return windows_bytes(case) + padded_bytes(case) + output_bytes(case) + CALL_BYTES
 
 
 def _product_bytes(case: Case) -> int:
@@ -30,7 +31,7 @@ def _product_bytes(case: Case) -> int:
 
 
 def _einsum_bytes(case: Case) -> int:
-    return padded_bytes(case) + output_bytes(case)
+    return padded_bytes(case) + output_bytes(case) + CALL_BYTES
 
 
 def _window_axes(kernel: np.ndarray, first: int) -> tuple[int, ...]:
