@@ -18,10 +18,11 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,9 @@ from scipy.optimize import nnls
 
 from .cases import Case
 from .errors import ConfigError, Unsupported
+
+if TYPE_CHECKING:
+    from .methods.registry import Method
 
 TABLE_SCHEMA = 1
 TABLE_NAME = "auto_table.json"
@@ -235,22 +239,24 @@ def build_table(rows: pd.DataFrame, source: Iterable[str] = ()) -> Table:
 
 
 def choose(
-    case: Case, memory_limit: int | None = None, table: Table | None = None
+    case: Case,
+    methods: Mapping[str, Method],
+    memory_limit: int | None = None,
+    table: Table | None = None,
 ) -> list[Candidate]:
     """Rank the methods of ``table`` for ``case``: fastest expected first.
 
-    Only methods that are registered, support the case, and whose ``estimate_bytes`` fits
-    ``memory_limit`` (bytes; ``None`` = no limit) are ranked.
+    Only methods in ``methods`` (name -> :class:`Method`, e.g. the registry's) that support the
+    case and whose ``estimate_bytes`` fits ``memory_limit`` (bytes; ``None`` = no limit) are
+    ranked. Taking them as an argument keeps this module free of the registry, which ``auto``
+    (a registered method) needs to call it. Cost: one prediction per method of the table.
 
     Raises
     ------
     Unsupported
         If no method qualifies.
     """
-    from .methods import registered
-
     table = table or default_table()
-    methods = registered()
     ranked = []
     for name, (expected, measured) in table.predict_all(case).items():
         method = methods.get(name)

@@ -77,7 +77,9 @@ def advice_text(case: Case, memory_limit: str | None, table_path: Path | None) -
     """The lines ``convbench advise`` prints: the recommendation and the runner-up."""
     table = advise.load_table(table_path) if table_path else advise.default_table()
     limit = parse_bytes(memory_limit) if memory_limit else advise.default_memory_limit()
-    ranked = advise.choose(case, limit, table)
+    from .methods import registered
+
+    ranked = advise.choose(case, registered(), limit, table)
     lines = [f"case: {case.label()}", f"memory limit: {format_bytes(limit)}"]
     for label, cand in zip(("recommended", "runner-up"), ranked[:2], strict=False):
         how = "measured" if cand.measured else "predicted"

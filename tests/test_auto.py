@@ -58,7 +58,7 @@ def test_table_from_csv_picks_the_measured_fastest(tmp_path):
     assert result.exit_code == 0, result.output
     table = advise.load_table(tmp_path / "t.json")
     for case, winner in zip(CASES, winners, strict=True):
-        ranked = advise.choose(case, None, table)
+        ranked = advise.choose(case, registered(), None, table)
         assert ranked[0].method == winner
         assert ranked[0].measured
         assert ranked[0].expected_time_s == pytest.approx(1e-4, rel=1e-6)
@@ -100,15 +100,45 @@ def test_load_table_rejects_other_schemas_and_garbage(tmp_path):
 def test_choose_respects_the_memory_budget():
     case = Case((128, 128), (33, 33), 5, (2, 2))
     methods = registered()
-    free = advise.choose(case, None)
+    free = advise.choose(case, methods, None)
     assert len(free) >= 2
     # a budget just below the favourite's estimate must move the choice to a method under it
     limit = free[0].expected_bytes - 1
-    limited = advise.choose(case, limit)
+    limited = advise.choose(case, methods, limit)
     assert limited[0].method != free[0].method
     assert all(methods[c.method].estimate_bytes(case) <= limit for c in limited)
     with pytest.raises(Unsupported, match="within 1 bytes"):
-        advise.choose(case, 1)
+        advise.choose(case, methods, 1)
+
+
+def test_choose_ranks_only_the_methods_it_is_given():
+    case = Case((64, 64), (5, 5), 3, (2, 2))
+    everything = registered()
+    some = {name: everything[name] for name in ("fft", "shift-add")}
+    ranked = advise.choose(case, some, None)
+    assert {c.method for c in ranked} <= set(some) and ranked
+    with pytest.raises(Unsupported, match="no tuned method"):
+        advise.choose(case, {}, None)
+
+
+def test_advise_does_not_import_the_methods_at_run_time():
+    # auto (a registered method) calls advise, so advise must not need the registry itself.
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(advise))
+    typing_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in ast.walk(block)
+    }
+    imported = [
+        node.module or ""
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and id(node) not in typing_only
+    ]
+    assert imported and not [m for m in imported if m.startswith("methods")]
 
 
 def test_auto_under_a_budget_runs_a_method_within_it():
@@ -182,7 +212,7 @@ def test_tune_measures_a_sweep_with_the_runner(tmp_path):
     assert result.exit_code == 0, result.output
     table = advise.load_table(tmp_path / "t.json")
     assert table.methods() == ["polyphase-gemm", "shift-add-strided"]
-    ranked = advise.choose(Case((16, 16), (3, 3), 2, (2, 2)), None, table)
+    ranked = advise.choose(Case((16, 16), (3, 3), 2, (2, 2)), registered(), None, table)
     assert [c.measured for c in ranked] == [True, True]
 
 

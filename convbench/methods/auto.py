@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import advise
 from ..cases import Case, Pair
-from .registry import MethodFunc, register
+from .registry import MethodFunc, register, registered
 
 _CHOICES: dict[Case, str] = {}
 _LIMIT: dict[str, int] = {}
@@ -39,7 +39,7 @@ def choice(case: Case) -> str:
     """The name of the method ``auto`` runs for ``case`` (cached per case)."""
     name = _CHOICES.get(case)
     if name is None:
-        name = advise.choose(case, memory_limit())[0].method
+        name = advise.choose(case, registered(), memory_limit())[0].method
         _CHOICES[case] = name
     return name
 
@@ -62,8 +62,6 @@ def _case_of(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> 
 
 
 def _auto_bytes(case: Case) -> int:
-    from . import registered
-
     return int(registered()[choice(case)].estimate_bytes(case))
 
 
@@ -79,8 +77,6 @@ def auto(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.n
     key = (x.shape, kernel.shape, x.dtype.char, stride, padding)
     func = _DISPATCH.get(key)
     if func is None:
-        from . import registered
-
         func = registered()[choice(_case_of(x, kernel, stride, padding))].func
         _DISPATCH[key] = func
     return func(x, kernel, stride, padding)
