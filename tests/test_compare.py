@@ -26,7 +26,7 @@ from convbench.compare import (
     within_spread,
 )
 from convbench.errors import ResultsError
-from convbench.results import RowWriter, make_row, read_rows, write_meta
+from convbench.results import SCHEMA_VERSION, RowWriter, make_row, read_rows, write_meta
 
 SMALL = Case(input_size=(32, 32), kernel_size=(3, 3))
 BIG = Case(input_size=(64, 64), kernel_size=(5, 5), depth=2, stride=(2, 2))
@@ -408,7 +408,7 @@ def test_cli_bad_input_exits_2(tmp_path, make, message):
 def test_cli_unknown_schema_and_no_overlap_exit_2(tmp_path):
     good = write_csv(tmp_path / "g.csv", [timed_row("a", SMALL, 1e-3)])
     future = tmp_path / "f.csv"
-    future.write_text(good.read_text().replace("\n2,a,", "\n99,a,"))
+    future.write_text(good.read_text().replace(f"\n{SCHEMA_VERSION},a,", "\n99,a,"))
     result = invoke(good, future)
     assert result.exit_code == 2 and "schema" in result.output
     other = write_csv(tmp_path / "o.csv", [timed_row("b", SMALL, 1e-3)])

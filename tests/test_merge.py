@@ -15,7 +15,15 @@ from convbench.config import config_hash
 from convbench.errors import ResultsError
 from convbench.machines import combine, fastest_by_machine
 from convbench.merge import expected_keys, merge_shards
-from convbench.results import COLUMNS, RowWriter, make_row, read_meta, row_key, write_meta
+from convbench.results import (
+    COLUMNS,
+    SCHEMA_VERSION,
+    RowWriter,
+    make_row,
+    read_meta,
+    row_key,
+    write_meta,
+)
 
 RAW = {"input_size": [8, 9], "kernel_size": [3, 5], "methods": ["fft", "shift-add"], "seed": 0}
 METHODS = ("fft", "shift-add")
@@ -161,7 +169,7 @@ def test_allow_machines_merges_and_names_both(tmp_path: Path, two_shards: list[P
 
 
 def test_merge_refuses_an_unknown_schema(tmp_path: Path, two_shards: list[Path]) -> None:
-    text = two_shards[1].read_text().replace("\n2,", "\n99,")
+    text = two_shards[1].read_text().replace(f"\n{SCHEMA_VERSION},", "\n99,")
     two_shards[1].write_text(text)
     with pytest.raises(ResultsError, match="schema '99' is unknown"):
         merge_shards(tmp_path / "m.csv", two_shards)
