@@ -228,6 +228,7 @@ def main() -> None:
     parser.add_argument("--neighbour-max-s", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "gate-quality")
     args = parser.parse_args()
+    args.out = args.out.resolve()  # each gate runs in the scratch repository, not here
     conditions = [c for c in args.conditions.split(",") if c]
     unknown = set(conditions) - {"quiet", "neighbour"}
     if unknown:
