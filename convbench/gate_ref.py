@@ -35,7 +35,7 @@ from .paired import BaseUnavailable, PairedRun, Side, duet_cpus, measure_paired
 from .progress import progress_bar
 from .results import Row, RowWriter, read_meta, read_rows, write_meta
 from .rules import ROUNDS, Thresholds, Verdict
-from .runner import _now, sidecar
+from .runner import sidecar, utc_now
 from .stats import min_rounds
 from .work import work_items
 
@@ -179,7 +179,7 @@ def run_ref_gate(
     output = Path(output)
     base_output = base_csv_path(output)
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
-    started, t0 = _now(), time.perf_counter()
+    started, t0 = utc_now(), time.perf_counter()
     entries = [p or str(here) for p in sys.path]
     with checkout(root, sha) as tree, contextlib.ExitStack() as stack:
         base_env = {
@@ -219,7 +219,7 @@ def run_ref_gate(
     meta = sidecar(sweep, started, head.slots[0], None)
     meta.update(
         worker_cpus=sorted({c for w in head.slots for c in w.cpus}) or "not pinned",
-        finished_at=_now(),
+        finished_at=utc_now(),
         interrupted=False,
     )
     _write(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +63,7 @@ class Journal:
     ) -> None:
         self.path = journal_path(output)
         self._on_first_write = on_first_write
-        self.checks: dict[tuple, float] = {}
+        self.checks: dict[tuple, tuple[float, float]] = {}  # (max_abs_err, first_call_s)
         self.rounds: dict[tuple, list[TimeAnswer]] = {}
         if resume and self.path.exists():
             self._load()
@@ -77,7 +78,8 @@ class Journal:
                 entry = json.loads(line)
                 key = tuple(entry["key"])
                 if "check" in entry:
-                    self.checks[key] = float(entry["check"])
+                    first = entry.get("first_call_s", math.nan)
+                    self.checks[key] = (float(entry["check"]), float(first))
                 else:
                     self.rounds.setdefault(key, []).append(_answer_from_json(entry["time"]))
             except (ValueError, KeyError, TypeError) as e:
@@ -96,10 +98,11 @@ class Journal:
         self._file.flush()
         os.fsync(self._file.fileno())
 
-    def record_check(self, key: tuple, max_abs_err: float) -> None:
-        """The cell passed its check with this largest absolute error."""
-        self.checks[key] = max_abs_err
-        self._append({"key": list(key), "check": max_abs_err})
+    def record_check(self, key: tuple, max_abs_err: float, first_call_s: float) -> None:
+        """The cell passed its check with this largest absolute error; its first call took
+        ``first_call_s`` (compilation and set-up included)."""
+        self.checks[key] = (max_abs_err, first_call_s)
+        self._append({"key": list(key), "check": max_abs_err, "first_call_s": first_call_s})
 
     def record_round(self, key: tuple, answer: TimeAnswer) -> None:
         """One more worker's samples of the cell."""

@@ -47,15 +47,15 @@ from .measure.worker import (
 from .results import Row
 from .rules import ROUND_SAMPLES
 from .runner import (
-    _Budget,
-    _Cell,
-    _groups,
-    _now,
-    _precheck,
-    _reference,
-    _target,
-    _timed_row,
+    Budget,
+    Cell,
+    case_groups,
     per_process,
+    precheck,
+    reference_check,
+    target_of,
+    timed_row,
+    utc_now,
 )
 from .work import WorkItem, work_items
 
@@ -155,10 +155,10 @@ class _Pair:
     """One cell on both sides: a side's cell is ``None`` when that side has no row for it."""
 
     item: WorkItem
-    base: _Cell | None
-    head: _Cell | None
+    base: Cell | None
+    head: Cell | None
 
-    def alive(self) -> list[tuple[str, _Cell]]:
+    def alive(self) -> list[tuple[str, Cell]]:
         """The sides still being timed (checked, not finished early)."""
         return [
             (name, cell)
@@ -184,7 +184,7 @@ class _Paired:
         self.sides = {"base": base, "head": head}
         self.duet = len(base.slots) > 1 and len(head.slots) > 1
         self.show, self.advance = show, advance
-        self.budget = _Budget(sweep.time_budget_s)
+        self.budget = Budget(sweep.time_budget_s)
         self.early: dict[int, Row] = {}  # index in the sweep -> the row both sides share
         self.pairs: dict[int, _Pair] = {}
         self.unavailable: dict[str, str] = {}
@@ -216,16 +216,16 @@ class _Paired:
         case = group[0].case
         check = None
         for offset, item in enumerate(group):
-            early, estimate = _precheck(self.sweep, item, self.budget)
+            early, estimate = precheck(self.sweep, item, self.budget)
             if early is not None:
                 self.early[first + offset] = early
                 continue
-            check = check or _reference(case, *case_inputs(case, self.sweep.seed))
-            pair = _Pair(item, _Cell(item, estimate, offset), _Cell(item, estimate, offset))
+            check = check or reference_check(case, *case_inputs(case, self.sweep.seed))
+            pair = _Pair(item, Cell(item, estimate, offset), Cell(item, estimate, offset))
             self.pairs[first + offset] = pair
             self.show(case, f"{item.entry.name} (check)")
             request = CheckRequest(
-                _target(self.sweep, item), check, budget_s=self.sweep.time_budget_s
+                target_of(self.sweep, item), check, budget_s=self.sweep.time_budget_s
             )
             answers = self._together([("base", request), ("head", request)])
             self._checked(pair, answers["base"], answers["head"])
@@ -256,7 +256,7 @@ class _Paired:
         t, rounds = self.sweep.timing, self.rounds
         samples = max(ROUND_SAMPLES, per_process(t.repeats, rounds))
         request = TimeRequest(
-            _target(self.sweep, pair.item),
+            target_of(self.sweep, pair.item),
             allocator=pair.item.allocator,
             warmup=t.warmup,
             min_sample_s=t.min_sample_s,
@@ -302,7 +302,7 @@ class _Paired:
                 if key in caches[name]:
                     continue
                 call_s = float(np.median([a.timing.median_s for a in cell.answers]))
-                jobs.append((name, MemoryRequest(_target(self.sweep, pair.item), call_s=call_s)))
+                jobs.append((name, MemoryRequest(target_of(self.sweep, pair.item), call_s=call_s)))
             if not jobs:
                 continue
             self.show(pair.item.case, f"{pair.item.entry.name} (memory)")
@@ -317,7 +317,7 @@ class _Paired:
     def run(self) -> PairedRun:
         items = work_items(self.sweep)
         groups, starts = [], []
-        for group in _groups(items):
+        for group in case_groups(items):
             starts.append(sum(len(g) for g in groups))
             groups.append(group)
         for round_no in range(self.rounds):
@@ -338,7 +338,7 @@ class _Paired:
         base_rows, head_rows = [], []
         for i in range(len(items)):
             if i in self.early:
-                row = self.early[i].replace(finished_at=_now())
+                row = self.early[i].replace(finished_at=utc_now())
                 base_rows.append(row)
                 head_rows.append(row)
                 continue
@@ -351,12 +351,12 @@ class _Paired:
                     continue
                 if cell.row is None:
                     slot = self.sides[name].slots[0]
-                    cell.row = _timed_row(self.sweep, cell, slot, caches[name], self.show)
-                rows.append(cell.row.replace(finished_at=_now()))
+                    cell.row = timed_row(self.sweep, cell, slot, caches[name], self.show)
+                rows.append(cell.row.replace(finished_at=utc_now()))
         return PairedRun(base_rows, head_rows, self.rounds, self.duet, dict(self.unavailable))
 
 
-def _apply_check(cell: _Cell | None, answer: Answer) -> None:
+def _apply_check(cell: Cell | None, answer: Answer) -> None:
     if cell is None:
         return
     if isinstance(answer, CheckFailed):

@@ -109,7 +109,7 @@ class RunSummary:
 _STATUS_ORDER = ("ok", "skipped", "unsupported", "wrong", "error")
 
 
-class _Budget:
+class Budget:
     """Cells where a method overran the time budget; larger cells of the facet are skipped."""
 
     def __init__(self, budget_s: float) -> None:
@@ -133,7 +133,7 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
-def _reference(case: Case, x: np.ndarray, k: np.ndarray) -> Check:
+def reference_check(case: Case, x: np.ndarray, k: np.ndarray) -> Check:
     """The expected output of ``case`` and the absolute error tolerated (verify's rules)."""
     from . import verify
 
@@ -151,7 +151,7 @@ def _estimate(entry: MethodEntry, case: Case) -> int | str:
     return ""
 
 
-def _precheck(sweep: Sweep, item: WorkItem, budget: _Budget) -> tuple[Row | None, int | str]:
+def precheck(sweep: Sweep, item: WorkItem, budget: Budget) -> tuple[Row | None, int | str]:
     """The row of a cell that is not run at all (skip rule, budget, support, memory limit), or
     ``None``; and the method's memory estimate (``""`` when unknown or not asked for)."""
     case, entry = item.case, item.entry
@@ -182,7 +182,7 @@ Show = Callable[[Case, str], None]
 
 
 @dataclass
-class _Cell:
+class Cell:
     """A cell being measured: its item and what its workers answered so far."""
 
     item: WorkItem
@@ -213,7 +213,7 @@ class _NoJournal:
     checks: dict = {}  # noqa: RUF012  (read-only, always empty)
     rounds: dict = {}  # noqa: RUF012
 
-    def record_check(self, key: tuple, max_abs_err: float) -> None:
+    def record_check(self, key: tuple, max_abs_err: float, first_call_s: float) -> None:
         pass
 
     def record_round(self, key: tuple, answer: TimeAnswer) -> None:
@@ -233,26 +233,26 @@ class _Group:
         self.sweep, self.items, self.journal = sweep, list(items), journal
         self.case = self.items[0].case
         self.rows: list[Row | None] = [None] * len(self.items)
-        self.cells: list[_Cell] = []
+        self.cells: list[Cell] = []
 
-    def start(self, workers: Workers, budget: _Budget, show: Show) -> list[Row]:
+    def start(self, workers: Workers, budget: Budget, show: Show) -> list[Row]:
         """Pre-check every item, check the survivors' output; the rows that ended here."""
         for i, item in enumerate(self.items):
-            early, estimate = _precheck(self.sweep, item, budget)
+            early, estimate = precheck(self.sweep, item, budget)
             if early is None:
-                self.cells.append(_Cell(item, estimate, i))
+                self.cells.append(Cell(item, estimate, i))
             else:
                 self.rows[i] = early
         if self.cells and not all(c.item.key() in self.journal.checks for c in self.cells):
-            check = _reference(self.case, *case_inputs(self.case, self.sweep.seed))
+            check = reference_check(self.case, *case_inputs(self.case, self.sweep.seed))
         for cell in self.cells:
             key = cell.item.key()
             if key in self.journal.checks:  # checked before an interrupt
-                cell.max_abs_err = self.journal.checks[key]
+                cell.max_abs_err, cell.first_call_s = self.journal.checks[key]
                 cell.answers = list(self.journal.rounds.get(key, []))
                 continue
             show(self.case, f"{cell.item.entry.name} (check)")
-            target = _target(self.sweep, cell.item)
+            target = target_of(self.sweep, cell.item)
             answer = workers.run(CheckRequest(target, check, budget_s=self.sweep.time_budget_s))
             if isinstance(answer, CheckFailed):
                 cell.finish(answer.status, answer.reason, max_abs_err=answer.max_abs_err)
@@ -261,10 +261,10 @@ class _Group:
             else:
                 cell.max_abs_err = answer.max_abs_err
                 cell.first_call_s = answer.first_call_s
-                self.journal.record_check(key, answer.max_abs_err)
+                self.journal.record_check(key, answer.max_abs_err, answer.first_call_s)
         return [r for r in self.rows if r is not None] + self._finished()
 
-    def time_round(self, r: int, workers: Workers, budget: _Budget, show: Show) -> list[Row]:
+    def time_round(self, r: int, workers: Workers, budget: Budget, show: Show) -> list[Row]:
         """Round ``r``: one fresh worker per live cell that lacks it; the rows that ended."""
         t, procs = self.sweep.timing, self.sweep.processes
         for cell in self.cells:
@@ -273,7 +273,7 @@ class _Group:
             show(self.case, f"{cell.item.entry.name} (process {r + 1}/{procs})")
             answer = workers.run(
                 TimeRequest(
-                    _target(self.sweep, cell.item),
+                    target_of(self.sweep, cell.item),
                     allocator=cell.item.allocator,
                     warmup=t.warmup,
                     min_sample_s=t.min_sample_s,
@@ -291,7 +291,7 @@ class _Group:
             self._note_budget(budget)
         return self._finished()
 
-    def _note_budget(self, budget: _Budget) -> None:
+    def _note_budget(self, budget: Budget) -> None:
         # Decided on the first process, so that larger cells measured later in this round can
         # be skipped. Over budget means the method itself is slow here: its calls, one per
         # sample, would take longer than the budget. Measurement overhead is not: each worker
@@ -326,7 +326,7 @@ class _Group:
         out = []
         for cell in self.cells:
             if self.rows[cell.index] is None:
-                row = _timed_row(self.sweep, cell, workers, memory_cache, show)
+                row = timed_row(self.sweep, cell, workers, memory_cache, show)
                 self.rows[cell.index] = row
                 out.append(row)
         return out
@@ -337,7 +337,7 @@ def measure_case(
     items: Sequence[WorkItem],
     workers: Workers,
     *,
-    budget: _Budget | None = None,
+    budget: Budget | None = None,
     memory_cache: dict[tuple, MemoryResult] | None = None,
     show: Show = lambda case, method: None,
 ) -> list[Row]:
@@ -351,7 +351,7 @@ def measure_case(
     (~10 ms each) plus the calls themselves, per method. A sweep spreads the rounds over the
     whole run instead (:func:`run_sweep`).
     """
-    budget = budget or _Budget(sweep.time_budget_s)
+    budget = budget or Budget(sweep.time_budget_s)
     group = _Group(sweep, items, _NoJournal())
     group.start(workers, budget, show)
     for r in range(sweep.processes):
@@ -360,16 +360,17 @@ def measure_case(
     return group.rows  # type: ignore[return-value]  # every item has its row now
 
 
-def _target(sweep: Sweep, item: WorkItem) -> Target:
+def target_of(sweep: Sweep, item: WorkItem) -> Target:
+    """What a worker calls for ``item``: the method (spec or pickled function) and the case."""
     entry = item.entry
     return Target(
         item.case, entry.spec, entry.layer, sweep.seed, sweep.threads, pickled=entry.pickled
     )
 
 
-def _timed_row(
+def timed_row(
     sweep: Sweep,
-    cell: _Cell,
+    cell: Cell,
     workers: Workers,
     memory_cache: dict[tuple, MemoryResult],
     show: Show,
@@ -428,7 +429,7 @@ def _memory(
     key = (item.case, item.entry.name)
     if key not in cache:
         show(item.case, f"{item.entry.name} (memory)")
-        answer = workers.run(MemoryRequest(_target(sweep, item), call_s=call_s))
+        answer = workers.run(MemoryRequest(target_of(sweep, item), call_s=call_s))
         if isinstance(answer, WorkerFailed):
             answer = MemoryResult(note=f"memory pass: {answer.reason}")
         cache[key] = answer
@@ -477,7 +478,8 @@ def combine(timings: Sequence[Timing]) -> dict[str, object]:
 # --------------------------------------------------------------------------- the sweep
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The time now, as rows and sidecars record it (UTC, ISO 8601, seconds)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -491,7 +493,7 @@ def _check_resumable(sweep: Sweep, output: Path) -> None:
         )
 
 
-def _budget_from_rows(writer: RowWriter, output: Path, budget: _Budget) -> None:
+def _budget_from_rows(writer: RowWriter, output: Path, budget: Budget) -> None:
     """On resume, recover which cells overran the budget from their rows' reasons."""
     from .results import read_rows
 
@@ -588,9 +590,9 @@ def run_sweep(
     t0 = time.perf_counter()
     own_workers = workers is None
     workers = workers or Workers(threads=sweep.threads, cpus=worker_cpus(sweep.cpu, sweep.threads))
-    meta = sidecar(sweep, _now(), workers, read_meta(output) if resume else None)
+    meta = sidecar(sweep, utc_now(), workers, read_meta(output) if resume else None)
     meta.update(extra_meta or {})
-    budget = _Budget(sweep.time_budget_s)
+    budget = Budget(sweep.time_budget_s)
     with contextlib.ExitStack() as stack:
         # One writer per results file, no silent overwrite, one measurement per machine.
         stack.enter_context(output_lock(output))
@@ -636,11 +638,11 @@ def run_sweep(
         except KeyboardInterrupt:
             summary.interrupted = True
         summary.wall_s = time.perf_counter() - t0
-        write_meta(output, {**meta, "finished_at": _now(), "interrupted": summary.interrupted})
+        write_meta(output, {**meta, "finished_at": utc_now(), "interrupted": summary.interrupted})
     return summary
 
 
-def _groups(items: list[WorkItem]) -> Iterator[list[WorkItem]]:
+def case_groups(items: list[WorkItem]) -> Iterator[list[WorkItem]]:
     """Consecutive items of one (case, allocator): the methods measured interleaved."""
     group: list[WorkItem] = []
     for item in items:
@@ -655,7 +657,7 @@ def _groups(items: list[WorkItem]) -> Iterator[list[WorkItem]]:
 def _run_items(
     sweep: Sweep,
     items: list[WorkItem],
-    budget: _Budget,
+    budget: Budget,
     workers: Workers,
     bar: Bar,
     journal: Journal,
@@ -670,7 +672,7 @@ def _run_items(
     its ``process_spread`` shows (asv's ``rounds`` do the same). A row that ends early (a
     wrong output, a crash) is yielded at once.
     """
-    groups = [_Group(sweep, g, journal) for g in _groups(items)]
+    groups = [_Group(sweep, g, journal) for g in case_groups(items)]
     memory_cache: dict[tuple, MemoryResult] = {}
     rounds = sweep.processes
     for r in range(rounds):
@@ -686,4 +688,4 @@ def _run_items(
                 done += group.finish(workers, memory_cache, bar.show)
             bar.advance(group.progress() - before)
             for row in done:
-                yield row.replace(finished_at=_now())
+                yield row.replace(finished_at=utc_now())

@@ -33,7 +33,7 @@ from convbench.notebook import figure_kind
 from convbench.plot import figures
 from convbench.progress import progress_bar
 from convbench.results import COLUMNS, read_meta, read_rows
-from convbench.runner import _reference
+from convbench.runner import reference_check
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -215,7 +215,7 @@ def test_a_worker_runs_a_function_it_could_not_import():
     case = sweep_from({"input_size": 9, "kernel_size": 3, "methods": ["fft"]}).cases[0]
     from convbench.measure.inputs import case_inputs
 
-    check = _reference(case, *case_inputs(case, 0))
+    check = reference_check(case, *case_inputs(case, 0))
     target = Target(case, "<callable local>", pickled=pickle_callable(local, "local"))
     with Workers() as workers:
         answer = workers.run(CheckRequest(target, check))

@@ -267,6 +267,7 @@ def test_an_interrupt_between_rounds_loses_no_round_and_resume_takes_only_the_re
     rows = read_rows(out)
     assert len(rows) == cells and set(rows.status) == {"ok"} and (rows.processes == 3).all()
     assert all(len(set(p)) == 3 for p in rows.sample_process) and pending(out) == 0
+    assert (rows.first_call_s > 0).all()  # from the checks journalled before the interrupt
 
 
 def test_a_cell_does_not_see_what_ran_before_it(tmp_path):
