@@ -442,19 +442,27 @@ def write_rows(path: str | os.PathLike, df: pd.DataFrame) -> Path:
             if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
                 row[c] = ""
         writer.writerow(row)
+    _replace_atomically(target, text.getvalue(), "cannot write", make_parent=True)
+    return target
+
+
+def _replace_atomically(target: Path, text: str, failure: str, make_parent: bool = False) -> None:
+    """Write ``text`` to a pid-named temporary file, fsync it and rename it over ``target``: a
+    reader sees the old file or the new one, never half of it. An OS error removes the temporary
+    file and raises :class:`ResultsError` ``"<target>: <failure>: <error>"``."""
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if make_parent:
+            target.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", newline="") as f:
-            f.write(text.getvalue())
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(target)
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise ResultsError(f"{target}: cannot write: {e.strerror or e}") from None
-    return target
+        raise ResultsError(f"{target}: {failure}: {e.strerror or e}") from None
 
 
 def write_meta(csv_path: str | os.PathLike, meta: Mapping[str, object]) -> Path:
@@ -463,19 +471,9 @@ def write_meta(csv_path: str | os.PathLike, meta: Mapping[str, object]) -> Path:
     The sidecar carries ``meta_version`` (see the module's history).
     """
     target = meta_path(csv_path)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     body = {**dict(meta), "meta_version": META_VERSION}
     text = json.dumps(body, indent=2, sort_keys=True, default=str) + "\n"
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(target)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise ResultsError(f"{target}: cannot write the sidecar: {e.strerror or e}") from None
+    _replace_atomically(target, text, "cannot write the sidecar")
     return target
 
 
