@@ -72,7 +72,8 @@ gate-baseline: install
 	for i in $$(seq 1 $(GATE_RUNS)); do $(CB) run configs/ci.yaml -o results/baseline/ci-$$i.csv --no-progress --overwrite || exit 1; done
 
 # False alarms and detection of `gate --base` on this machine: 40 A/A and 10 slowed gates, quiet
-# and with a noisy neighbour (~3.7 h on 2 cores; see benchmarks/gate_quality.py).
+# and with a noisy neighbour (~6 h on 2 cores; resumable: records in results/gate-quality/records,
+# see benchmarks/gate_quality.py).
 gate-quality: install
 	$(PY) benchmarks/gate_quality.py --aa 40 --slowed 10 --out results/gate-quality
 

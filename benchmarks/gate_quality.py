@@ -5,9 +5,9 @@
 
 1. Builds a scratch git repository (in a temporary directory) holding a user package with two
    methods, ``slow-x1.10`` and ``slow-x1.25``, and the config: ``--config``'s cells and methods
-   plus those two. Commit ``base``: both are exactly ``shift-add``. Commit ``slowed``: they do
-   ``shift-add`` and then exactly 10 % / 25 % more of the same work
-   (``benchmarks/slow_plugin.py``: shift-add again with that share of the kernel's taps).
+   plus those two. Commit ``base``: they call ``shift-add`` 10 times (``slow-x1.10``) and 4
+   times (``slow-x1.25``) in a row. Commit ``slowed``: 11 and 5 times, exactly 10 % / 25 % more
+   of the same work whatever the host does to one call (``benchmarks/slow_plugin.py``).
 2. Runs real gates there, each its own ``python -m convbench gate gate.yaml --base base``
    process, with this checkout's convbench:
    * **A/A** (``--aa`` per condition): the working tree at ``base``: base and head are the same
@@ -20,12 +20,15 @@
    runner) runs during each gate; the script starts it before the gate and kills it after
    (it also stops by itself after ``--neighbour-max-s``).
 3. Gates of both kinds and conditions alternate, so that a slow period of the host hits all of
-   them. Each gate's result is kept in ``<out>/gates/*.json`` (an interrupted script resumes
-   where it stopped); ``<out>/summary.md`` has the table (printed too).
+   them. Each gate's result is kept in ``<out>/records/*.json`` (committed: an interrupted
+   script, or a later session, resumes where it stopped; each record names the commit it
+   measured), its CSVs and report in ``<out>/gates/`` (not committed); ``<out>/summary.md``
+   has the table (printed too).
 
-Cost: one gate per line above, each like ``make gate`` with two more methods (estimated at
-~2.2 min for ``configs/ci.yaml`` on 2 CPUs): ``--aa 40 --slowed 10`` over both conditions is
-100 gates, ~3.7 h. Only ``--rounds`` and ``--config`` change what is measured.
+Cost: one gate per line above, each like ``make gate`` with two more methods, whose cells cost
+4-11 shift-add calls each and, when they moved, 32 more rounds: ~3 min (A/A) to ~6 min
+(slowed, neighbour) per gate on 2 CPUs, so ``--aa 40 --slowed 10`` over both conditions (100
+gates) takes ~6 h. Only ``--rounds``, ``--no-duet`` and ``--config`` change what is measured.
 """
 
 from __future__ import annotations
@@ -52,7 +55,12 @@ sys.path.insert(0, str(ROOT))  # this checkout's convbench, also for the gates i
 from convbench.comparison import compare_files  # noqa: E402
 from convbench.rules import ROUNDS  # noqa: E402
 
-PLUGINS = {"slow-x1.10": "shift_add_x110", "slow-x1.25": "shift_add_x125"}
+#: Each test method: (its function at commit ``base``, at commit ``slowed``): shift-add called
+#: 10 (4) times, then 11 (5) times: exactly x1.10 (x1.25) of the same work in any condition.
+PLUGINS = {
+    "slow-x1.10": ("shift_add_x10", "shift_add_x11"),
+    "slow-x1.25": ("shift_add_x4", "shift_add_x5"),
+}
 PACKAGE = "gqpkg"
 NEIGHBOUR = """
 import sys, time
@@ -66,11 +74,11 @@ while time.monotonic() < deadline:
 
 
 def conv_module(slowed: bool) -> str:
-    """The user package's methods: plain shift-add, or the slowed copies."""
-    lines = ["from .slow import _shift_add, shift_add_x110, shift_add_x125", ""]
-    for name, func in PLUGINS.items():
+    """The user package's methods: the base's repeat counts, or the slowed ones."""
+    lines = ["from . import slow", ""]
+    for name, funcs in PLUGINS.items():
         ident = name.replace("-", "_").replace(".", "")
-        lines.append(f"{ident} = {func if slowed else '_shift_add'}")
+        lines.append(f"{ident} = slow.{funcs[slowed]}")
     return "\n".join(lines) + "\n"
 
 
@@ -118,7 +126,13 @@ def neighbour(on: bool, max_s: float) -> Iterator[None]:
 
 
 def run_gate(
-    repo: Path, kind: str, out: Path, rounds: int | None, noisy: bool, max_s: float
+    repo: Path,
+    kind: str,
+    out: Path,
+    rounds: int | None,
+    noisy: bool,
+    max_s: float,
+    no_duet: bool = False,
 ) -> dict:
     """One gate in its own process; its exit code, cells and wall time."""
     git(repo, "checkout", "-q", "base" if kind == "aa" else "slowed")
@@ -137,6 +151,8 @@ def run_gate(
     cmd += ["--markdown", str(out.with_suffix(".md"))]
     if rounds:
         cmd += ["--rounds", str(rounds)]
+    if no_duet:
+        cmd += ["--no-duet"]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -152,7 +168,20 @@ def run_gate(
         {k: c[k] for k in ("method", "input_h", "kernel_h", "depth", "verdict", "ratio", "memory")}
         for c in comparison.cells.to_dict("records")
     ]
-    return {"kind": kind, "exit": done.returncode, "wall_s": wall_s, "cells": cells}
+    return {
+        "kind": kind,
+        "exit": done.returncode,
+        "wall_s": wall_s,
+        "convbench": measured_commit(),
+        "cells": cells,
+    }
+
+
+def measured_commit() -> str:
+    """The commit of the convbench that ran the gates (``+changes`` for a dirty tree)."""
+    sha = git(ROOT, "rev-parse", "--short=12", "HEAD")
+    dirty = git(ROOT, "status", "--porcelain", "--untracked-files=no", "--", "convbench")
+    return sha + ("+changes" if dirty else "")
 
 
 def _caught(cells: list[dict]) -> str:
@@ -208,6 +237,12 @@ def summarize(results: dict[str, list[dict]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [condition_row(condition, gates) for condition, gates in results.items()]
+    commits: dict[str, int] = {}
+    for gate in (g for gates in results.values() for g in gates):
+        sha = gate.get("convbench", "unrecorded")
+        commits[sha] = commits.get(sha, 0) + 1
+    lines += ["", "Gates per convbench commit measured: "]
+    lines[-1] += ", ".join(f"{sha} ({n})" for sha, n in commits.items())
     return "\n".join(lines) + "\n"
 
 
@@ -225,6 +260,7 @@ def main() -> None:
     parser.add_argument("--slowed", type=int, default=10, help="slowed gates per condition")
     parser.add_argument("--conditions", default="quiet,neighbour")
     parser.add_argument("--rounds", type=int, default=None, help=f"gate --rounds [{ROUNDS}]")
+    parser.add_argument("--no-duet", action="store_true", help="gate --no-duet")
     parser.add_argument("--neighbour-max-s", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "gate-quality")
     args = parser.parse_args()
@@ -234,8 +270,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown condition(s): {', '.join(sorted(unknown))}")
     (args.out / "gates").mkdir(parents=True, exist_ok=True)
-    setup = {"config": str(args.config.resolve()), "rounds": args.rounds}
-    setup_file = args.out / "gates" / "setup.json"
+    (args.out / "records").mkdir(parents=True, exist_ok=True)
+    setup = {"config": str(args.config.resolve()), "rounds": args.rounds, "no_duet": args.no_duet}
+    setup_file = args.out / "records" / "setup.json"
     if setup_file.exists() and json.loads(setup_file.read_text()) != setup:
         parser.error(f"{setup_file.parent} holds gates of another --config/--rounds: remove it")
     setup_file.write_text(json.dumps(setup))
@@ -245,12 +282,13 @@ def main() -> None:
         plan = [(c, kind, i) for kind, i in schedule(args.aa, args.slowed) for c in conditions]
         for n, (condition, kind, i) in enumerate(plan, 1):
             name = f"{condition}-{kind}-{i:02d}"
-            record = args.out / "gates" / f"{name}.json"
+            record = args.out / "records" / f"{name}.json"
             if record.exists():
                 results[condition].append(json.loads(record.read_text()))
                 continue
             result = run_gate(repo, kind, args.out / "gates" / name, args.rounds,
-                              condition == "neighbour", args.neighbour_max_s)  # fmt: skip
+                              condition == "neighbour", args.neighbour_max_s,
+                              args.no_duet)  # fmt: skip
             record.write_text(json.dumps(result, indent=1))
             results[condition].append(result)
             print(f"{n}/{len(plan)} {name}: exit {result['exit']}, {result['wall_s']:.0f} s",

@@ -8,7 +8,15 @@ Each returns exactly the real method's result (so it passes verification) and th
 accumulator per kernel tap, so the extra work is shift-add again with an ``r x c`` corner of the
 kernel on an input cropped so that the accumulator keeps its size: ``r*c / (kh*kw)`` more passes
 of exactly the same kind, with ``r*c`` the tap count closest to ``fraction * kh*kw`` (e.g. 5x5:
-6/25 and 12/25; 11x11: 30/121 and 60/121). The quality script reports the ratio actually measured.
+2/25 and 6/25; 11x11: 12/121 and 30/121). The quality script reports the ratio actually measured.
+
+That extra work is of one kind only (accumulator passes), so its share of the time moves with
+the host: with a memory-bandwidth-hungry neighbour the x1.10 copy measured x1.065 (paired,
+sequential rounds), x1.12 on a quiet machine. The **repeated** copies (:func:`repeated`) are
+exact in every condition: ``shift_add_x10`` calls shift-add 10 times, ``shift_add_x11`` 11
+times, so the second is x1.10 of the first whatever the host does to one call (likewise
+``shift_add_x4`` / ``shift_add_x5``: x1.25). ``gate_quality.py`` uses those, base against
+slowed.
 """
 
 from __future__ import annotations
@@ -57,3 +65,20 @@ def shift_add_x110(x: np.ndarray, kernel: np.ndarray, stride, padding) -> np.nda
     out = _shift_add(x, kernel, stride, padding)
     _extra_work(x, kernel, stride, padding, 0.10)
     return out
+
+
+def repeated(times: int):
+    """shift-add called ``times`` times in a row (the last result returned)."""
+
+    def shift_add_repeated(x: np.ndarray, kernel: np.ndarray, stride, padding) -> np.ndarray:
+        for _ in range(times - 1):
+            _shift_add(x, kernel, stride, padding)
+        return _shift_add(x, kernel, stride, padding)
+
+    shift_add_repeated.__name__ = f"shift_add_x{times}"
+    shift_add_repeated.__doc__ = f"shift-add, {times} times in a row."
+    return shift_add_repeated
+
+
+shift_add_x4, shift_add_x5 = repeated(4), repeated(5)  # 5/4: exactly x1.25
+shift_add_x10, shift_add_x11 = repeated(10), repeated(11)  # 11/10: exactly x1.10

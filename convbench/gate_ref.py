@@ -34,7 +34,7 @@ from .measure.worker import Workers, worker_cpus
 from .paired import BaseUnavailable, PairedRun, Side, duet_cpus, measure_paired
 from .progress import progress_bar
 from .results import Row, RowWriter, read_meta, read_rows, write_meta
-from .rules import ROUNDS, Thresholds, Verdict
+from .rules import MORE_ROUNDS, ROUNDS, Thresholds, Verdict
 from .runner import sidecar, utc_now
 from .stats import min_rounds
 from .work import work_items
@@ -56,6 +56,10 @@ class RefGate:
     duet_cpus: tuple[tuple[int, ...], ...] | None
     wall_s: float
     unavailable: dict[str, str] = field(default_factory=dict)
+    together: int = 0  # paired timing calls of a duet run side by side ...
+    one_by_one: int = 0  # ... and one after the other (the second CPU was busy)
+    more_rounds: int = 0
+    extended: list[str] = field(default_factory=list)  # cells that got ``more_rounds`` more
 
     @property
     def failed(self) -> bool:
@@ -70,12 +74,23 @@ class RefGate:
             if self.duet_cpus
             else "base and head one after the other, in a random order per round"
         )
+        if self.duet_cpus and self.one_by_one:
+            how += (
+                f"; {self.one_by_one} of {self.together + self.one_by_one} paired timings one "
+                "after the other, in a random order, while other processes kept a second CPU "
+                "busy"
+            )
         out = [
             f"Base: {self.ref} ({self.sha[:12]}) -> {self.base_csv}; head: the working tree "
             f"-> {self.head_csv}.",
             f"{self.rounds} paired rounds, each a fresh worker per side and cell; {how}; "
             f"{self.wall_s:.0f} s.",
         ]
+        if self.extended:
+            out.append(
+                f"{len(self.extended)} cell(s) moved beyond the factor and got {self.more_rounds} "
+                f"more rounds: {', '.join(self.extended)}."
+            )
         out += [f"Not at {self.ref}: {name}: {why}" for name, why in self.unavailable.items()]
         return out
 
@@ -116,6 +131,7 @@ def run_ref_gate(
     thresholds: Thresholds | None = None,
     *,
     rounds: int = ROUNDS,
+    more_rounds: int = MORE_ROUNDS,
     duet: bool | None = None,
     src: str | None = None,
     cwd: str | os.PathLike | None = None,
@@ -136,6 +152,9 @@ def run_ref_gate(
         The rule (default: :meth:`Thresholds.for_mode` with ``paired=True``).
     rounds
         Paired rounds; at least :func:`convbench.stats.min_rounds` of the confidence.
+    more_rounds
+        More rounds for each cell whose median ratio after ``rounds`` lies beyond the factor
+        (0: none); see :mod:`convbench.paired`.
     duet
         Measure the sides at the same time on two CPUs: ``None`` when the machine has them,
         ``True`` (an error without them), ``False`` one after the other.
@@ -151,7 +170,8 @@ def run_ref_gate(
         Show a progress bar.
 
     Cost: one ``git worktree add``, four (duet) or two worker servers, and per ``ok`` cell
-    and side one check, ``rounds`` timings and one memory pass.
+    and side one check, ``rounds`` timings (``+ more_rounds`` where the cell moved) and one
+    memory pass.
 
     Raises
     ------
@@ -168,6 +188,8 @@ def run_ref_gate(
             f"--rounds {rounds}: a {thresholds.confidence:.0%} interval needs at least "
             f"{needed} rounds"
         )
+    if more_rounds < 0:
+        raise ConfigError(f"bad option: --more-rounds must be >= 0, got {more_rounds}")
     here = Path(cwd or os.getcwd()).resolve()
     root = repo_root(here)
     sha = resolve(root, ref)
@@ -199,6 +221,9 @@ def run_ref_gate(
                 base,
                 head,
                 rounds=rounds,
+                more_rounds=more_rounds,
+                factor=thresholds.factor,
+                basis=thresholds.time,
                 rng=random.Random(seed),
                 show=bar.show,
                 advance=bar.advance,
@@ -213,8 +238,12 @@ def run_ref_gate(
         "id": uuid.uuid4().hex,
         "ref": ref,
         "rounds": rounds,
+        "more_rounds": more_rounds,
+        "extended": run.extended,
         "duet_cpus": [list(c) for c in cpus] if cpus else None,
         "order_seed": seed,
+        "timings_together": run.together,
+        "timings_one_by_one": run.one_by_one,
     }
     meta = sidecar(sweep, started, head.slots[0], None)
     meta.update(
@@ -240,7 +269,21 @@ def run_ref_gate(
         head_name=f"working tree ({output})",
     )
     _explain_unavailable(comparison, run, ref)
-    return RefGate(comparison, ref, sha, output, base_output, rounds, cpus, wall_s, run.unavailable)
+    return RefGate(
+        comparison,
+        ref,
+        sha,
+        output,
+        base_output,
+        rounds,
+        cpus,
+        wall_s,
+        run.unavailable,
+        run.together,
+        run.one_by_one,
+        more_rounds,
+        run.extended,
+    )
 
 
 def _explain_unavailable(comparison: Comparison, run: PairedRun, ref: str) -> None:

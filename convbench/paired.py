@@ -9,15 +9,32 @@ gets which CPU is drawn per round). Either way both samples of a round saw the s
 the per-round ratio head / base cancels what they shared
 (:func:`convbench.stats.judge_paired`).
 
-Rounds run over the whole sweep in turn (round 1 of every cell, then round 2, ...), so the
-rounds of one cell are spread over the whole measurement. Each side's rows look like a run's
-(:mod:`convbench.runner`): worker process ``i`` is round ``i``. Before round 1 each side checks
-one call of the cell against the reference; after the last, each side takes the cell's peak
-memory. Skip rules, support, the memory limit and the time budget (judged on round 1, by the
-slower side) apply to both sides alike, so the cells stay comparable.
+A duet needs the second CPU to itself: with another busy process on a 2-CPU machine, three
+processes share two CPUs and one side of each round is time-sliced with the intruder while the
+other is not (measured with a memory-bandwidth-hungry neighbour: per-round ratios spread
++-10-20 % in a duet, +-2-3 % one after the other). So a duet runs only while the other
+processes of the machine use less than ``MAX_HOST_LOAD`` CPUs, judged from the load each
+worker saw while it sampled (:class:`SecondCpu`); otherwise rounds run one side after the
+other, and switch back when the load goes.
 
-Cost, in worker calls per ``ok`` cell and side: 1 check + ``rounds`` timings + 1 memory; a duet
-runs the two sides' calls concurrently, so the wall time is about one side's.
+Rounds run over the whole sweep in turn (round 1 of every cell, then round 2, ...), so the
+rounds of one cell are spread over the whole measurement, and each round's workers fork from
+new servers (a new address-space layout each round, see ``_new_servers``). Each side's rows
+look like a run's (:mod:`convbench.runner`): worker process ``i`` is round ``i``. Before round 1
+each side checks one call of the cell against the reference; after the last, each side takes
+the cell's peak memory. Skip rules, support, the memory limit and the time budget (judged on
+round 1, by the slower side) apply to both sides alike, so the cells stay comparable.
+
+A cell whose median ratio after those rounds lies beyond the factor (either way) gets
+``more_rounds`` more, spread over the sweep like the first ones, and is judged on all of them:
+here fresh processes of the same code differ by a few percent to 15 % (per-round ratios with a
+MAD of 7-10 %), so 16 rounds cannot tell x1.10 from x1.05, and the few cells that moved are
+where more rounds pay. An unchanged cell costs nothing more; a cell that moved by chance
+mostly moves back (more rounds only narrow its interval around the truth).
+
+Cost, in worker calls per ``ok`` cell and side: 1 check + ``rounds`` timings (+ ``more_rounds``
+for a cell that moved) + 1 memory; a duet runs the two sides' calls concurrently, so the wall
+time is about one side's.
 """
 
 from __future__ import annotations
@@ -39,13 +56,15 @@ from .measure.worker import (
     CheckFailed,
     CheckRequest,
     MemoryRequest,
+    Ping,
     Request,
+    TimeAnswer,
     TimeRequest,
     WorkerFailed,
     Workers,
 )
 from .results import Row
-from .rules import ROUND_SAMPLES
+from .rules import MAX_HOST_LOAD, PAIRED_FACTOR, ROUND_SAMPLES, TimeBasis
 from .runner import (
     Budget,
     Cell,
@@ -85,6 +104,12 @@ class PairedRun:
     rounds: int
     duet: bool
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: Paired timing calls run at the same time, and one after the other (in a duet setup:
+    #: while the second CPU was busy with other work).
+    together: int = 0
+    one_by_one: int = 0
+    #: Cells (method, case label) that moved beyond the factor and got ``more_rounds`` more.
+    extended: list[str] = field(default_factory=list)
 
 
 class BaseUnavailable(Exception):
@@ -150,6 +175,35 @@ def run_together(jobs: Sequence[tuple[Workers, Request]]) -> list[Answer]:
     return [a if a is not None else WorkerFailed("worker gave no answer") for a in answers]
 
 
+class SecondCpu:
+    """Is the second CPU of a duet free? Judged from the workers' own load readings.
+
+    A worker's ``host_load`` is the CPUs every other process used while it sampled. In a duet
+    that includes its partner (``threads`` CPUs while both run), so the side that finished first
+    read ``partner + others``: others = the larger reading less ``threads``. One after the other,
+    a reading is the others' load itself. The second CPU counts as free while the median of the
+    last ``window`` estimates is below ``limit``; until the first reading, it is.
+    """
+
+    def __init__(self, threads: int, limit: float = MAX_HOST_LOAD, window: int = 3) -> None:
+        self.threads, self.limit, self.window = threads, limit, window
+        self.others: list[float] = []
+
+    @property
+    def free(self) -> bool:
+        recent = self.others[-self.window :]
+        return not recent or float(np.median(recent)) < self.limit
+
+    def saw(self, answers: Sequence[Answer], together: bool) -> None:
+        """Note the load readings of one paired call's timing answers (others are ignored)."""
+        loads = [
+            a.host_load for a in answers if isinstance(a, TimeAnswer) and np.isfinite(a.host_load)
+        ]
+        if loads:
+            partner = self.threads if together and len(loads) > 1 else 0
+            self.others.append(max(0.0, max(loads) - partner))
+
+
 @dataclass
 class _Pair:
     """One cell on both sides: a side's cell is ``None`` when that side has no row for it."""
@@ -179,10 +233,16 @@ class _Paired:
         rng: random.Random,
         show: Callable[[Case, str], None],
         advance: Callable[[], None],
+        more_rounds: int = 0,
+        factor: float = PAIRED_FACTOR,
+        basis: TimeBasis = TimeBasis.cpu,
     ) -> None:
         self.sweep, self.rounds, self.rng = sweep, rounds, rng
+        self.more_rounds, self.factor, self.basis = more_rounds, factor, basis
         self.sides = {"base": base, "head": head}
         self.duet = len(base.slots) > 1 and len(head.slots) > 1
+        self.second_cpu = SecondCpu(sweep.threads)
+        self.together = self.one_by_one = 0
         self.show, self.advance = show, advance
         self.budget = Budget(sweep.time_budget_s)
         self.early: dict[int, Row] = {}  # index in the sweep -> the row both sides share
@@ -193,9 +253,25 @@ class _Paired:
 
     # -- running requests
 
+    def _new_servers(self) -> None:
+        """Every slot of both sides forks from a new server from now on, once it is ready.
+
+        Children inherit their server's address-space layout, which alone moves a method's
+        time by several percent for all of them alike (:meth:`Workers.restart`): with one
+        server per side for the whole gate, that is a bias between the sides that no number of
+        rounds removes (seen here in same-code gates: whole groups of cells x1.05-x1.08 over
+        48 rounds). A new pair of servers every round makes it noise that the interval covers.
+        """
+        slots = [w for side in self.sides.values() for w in side.slots]
+        for workers in slots:
+            workers.restart()
+        run_together([(w, Ping()) for w in slots])
+
     def _together(self, jobs: list[tuple[str, Request]]) -> dict[str, Answer]:
-        """Run one request per side: at once in a duet (CPUs drawn), else in a random order."""
-        if self.duet and len(jobs) == 2:
+        """Run one request per side: at once in a duet while the second CPU is free (CPUs
+        drawn), else in a random order on the first slot."""
+        timing = any(isinstance(req, TimeRequest) for _, req in jobs)
+        if self.duet and len(jobs) == 2 and self.second_cpu.free:
             first = self.rng.random() < 0.5
             slots = (0, 1) if first else (1, 0)
             answers = run_together(
@@ -204,10 +280,15 @@ class _Paired:
                     for (name, req), s in zip(jobs, slots, strict=True)
                 ]
             )
+            self.together += timing
+            self.second_cpu.saw(answers, together=True)
             return {name: a for (name, _), a in zip(jobs, answers, strict=True)}
         order = list(jobs)
         self.rng.shuffle(order)
-        return {name: self.sides[name].slots[0].run(req) for name, req in order}
+        answered = {name: self.sides[name].slots[0].run(req) for name, req in order}
+        self.one_by_one += timing and len(jobs) == 2
+        self.second_cpu.saw(list(answered.values()), together=False)
+        return answered
 
     # -- the steps of a cell
 
@@ -267,7 +348,8 @@ class _Paired:
         jobs = [(name, request) for name, _ in pair.alive()]
         if not jobs:
             return
-        self.show(pair.item.case, f"{pair.item.entry.name} (round {round_no + 1}/{rounds})")
+        total = rounds + (self.more_rounds if round_no >= rounds else 0)
+        self.show(pair.item.case, f"{pair.item.entry.name} (round {round_no + 1}/{total})")
         answers = self._together(jobs)
         for name, cell in pair.alive():
             answer = answers[name]
@@ -277,6 +359,20 @@ class _Paired:
                 )
             else:
                 cell.answers.append(answer)
+
+    def _moved(self, pair: _Pair) -> bool:
+        """Is the median per-round ratio of a cell timed on both sides beyond the factor?"""
+        if pair.base is None or pair.head is None:
+            return False
+        if pair.base.row is not None or pair.head.row is not None:
+            return False
+        pick = (lambda t: t.cpu_s) if self.basis == TimeBasis.cpu else (lambda t: t.wall_s)
+        b = [float(np.median(pick(a.timing))) for a in pair.base.answers]
+        h = [float(np.median(pick(a.timing))) for a in pair.head.answers]
+        n = min(len(b), len(h))
+        logs = np.log(np.asarray(h[:n])) - np.log(np.asarray(b[:n]))
+        logs = logs[np.isfinite(logs)]
+        return logs.size > 0 and abs(float(np.median(logs))) > np.log(self.factor)
 
     def _note_budget(self, pair: _Pair) -> None:
         """After round 1, as the runner does: a side whose calls alone (``repeats`` x its first
@@ -321,6 +417,8 @@ class _Paired:
             starts.append(sum(len(g) for g in groups))
             groups.append(group)
         for round_no in range(self.rounds):
+            if round_no > 0:
+                self._new_servers()
             for g, group in enumerate(groups):
                 first = starts[g]
                 if round_no == 0:
@@ -333,6 +431,15 @@ class _Paired:
                         self._note_budget(pair)
                 for _ in group:
                     self.advance()
+        extended = [
+            i for i in sorted(self.pairs) if self.more_rounds and self._moved(self.pairs[i])
+        ]
+        for round_no in range(self.rounds, self.rounds + self.more_rounds if extended else 0):
+            self._new_servers()
+            order = list(extended)
+            self.rng.shuffle(order)
+            for i in order:
+                self._time(self.pairs[i], round_no)
         ordered = [self.pairs[i] for i in sorted(self.pairs)]
         caches = self._memory(ordered)
         base_rows, head_rows = [], []
@@ -353,7 +460,19 @@ class _Paired:
                     slot = self.sides[name].slots[0]
                     cell.row = timed_row(self.sweep, cell, slot, caches[name], self.show)
                 rows.append(cell.row.replace(finished_at=utc_now()))
-        return PairedRun(base_rows, head_rows, self.rounds, self.duet, dict(self.unavailable))
+        return PairedRun(
+            base_rows,
+            head_rows,
+            self.rounds,
+            self.duet,
+            dict(self.unavailable),
+            self.together,
+            self.one_by_one,
+            [
+                f"{self.pairs[i].item.entry.name} @ {self.pairs[i].item.case.label()}"
+                for i in extended
+            ],
+        )
 
 
 def _apply_check(cell: Cell | None, answer: Answer) -> None:
@@ -371,6 +490,9 @@ def measure_paired(
     head: Side,
     *,
     rounds: int,
+    more_rounds: int = 0,
+    factor: float = PAIRED_FACTOR,
+    basis: TimeBasis = TimeBasis.cpu,
     rng: random.Random | None = None,
     show: Callable[[Case, str], None] = lambda case, what: None,
     advance: Callable[[], None] = lambda: None,
@@ -386,6 +508,9 @@ def measure_paired(
     rounds
         Rounds of timing; each side takes ``max(ROUND_SAMPLES, repeats / rounds)`` samples a
         round, after calibration and ``warmup``.
+    more_rounds, factor, basis
+        A cell whose median per-round ratio (on the ``basis`` clock) after ``rounds`` lies
+        beyond ``factor`` or below ``1 / factor`` gets ``more_rounds`` more (0: none).
     rng
         Draws the order of the sides (and of the CPUs) in each round and of the methods of a
         case; seeded by the caller for reproducible tests.
@@ -406,8 +531,29 @@ def measure_paired(
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    paired = _Paired(sweep, base, head, rounds, rng or random.Random(), show, advance)
+    if more_rounds < 0:
+        raise ValueError(f"more_rounds must be >= 0, got {more_rounds}")
+    paired = _Paired(
+        sweep,
+        base,
+        head,
+        rounds,
+        rng or random.Random(),
+        show,
+        advance,
+        more_rounds,
+        factor,
+        basis,
+    )
     return paired.run()
 
 
-__all__ = ["BaseUnavailable", "PairedRun", "Side", "duet_cpus", "measure_paired", "run_together"]
+__all__ = [
+    "BaseUnavailable",
+    "PairedRun",
+    "SecondCpu",
+    "Side",
+    "duet_cpus",
+    "measure_paired",
+    "run_together",
+]

@@ -24,6 +24,11 @@ CONFIDENCE = 0.95
 #: the 95 % interval runs from the 4th smallest to the 4th largest per-round ratio (3 wild rounds
 #: on either side cannot move it); configs/ci.yaml then takes ~1.7 min on 2 CPUs (README).
 ROUNDS = 16
+#: More rounds for a cell whose median ratio after ``ROUNDS`` lies beyond the factor: fresh
+#: processes of the same code differ here by a few % to 15 % (per-round ratios with a MAD of
+#: 7-10 %), too much for 16 rounds to tell x1.10 from x1.05; the few cells that moved get 3x
+#: the rounds, an unchanged cell none (README, *gate --base*).
+MORE_ROUNDS = 32
 #: Samples each side takes per round at least (the config's ``repeats`` are spread over rounds).
 ROUND_SAMPLES = 3
 #: Peak memory regresses beyond this ratio AND by more than ``MEMORY_MIN_BYTES``. RSS counters

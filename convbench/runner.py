@@ -669,13 +669,18 @@ def _run_items(
     more, in the same order; the last one also takes memory and yields the rows. So the
     ``processes`` workers of one cell run minutes apart on a long sweep, and a slow period of
     the host moves one of them, which the row's median of per-process medians shrugs off and
-    its ``process_spread`` shows (asv's ``rounds`` do the same). A row that ends early (a
-    wrong output, a crash) is yielded at once.
+    its ``process_spread`` shows (asv's ``rounds`` do the same). Each round forks its workers
+    from a new server, so the processes of a cell also differ in address-space layout, which
+    alone moves some methods' times by up to 15 % (:meth:`Workers.restart`). A row that ends
+    early (a wrong output, a crash) is yielded at once.
     """
     groups = [_Group(sweep, g, journal) for g in case_groups(items)]
     memory_cache: dict[tuple, MemoryResult] = {}
     rounds = sweep.processes
     for r in range(rounds):
+        if r > 0:  # each round's workers fork from a new server: a new layout (Workers.restart)
+            workers.restart()
+            workers.ready()
         for group in groups:
             before = group.progress()
             done: list[Row] = []

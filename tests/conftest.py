@@ -27,6 +27,15 @@ def seed_example() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(autouse=True)
+def one_fork_server(monkeypatch):
+    """Workers keep one fork server for all rounds (a new one per round costs ~1 s each, and few
+    tests measure anything); the tests of the per-round servers delete this setting."""
+    from convbench.measure.worker import ONE_SERVER_ENV
+
+    monkeypatch.setenv(ONE_SERVER_ENV, "1")
+
+
+@pytest.fixture(autouse=True)
 def private_measuring_lock(tmp_path_factory, monkeypatch):
     """Each test gets its own machine-wide measuring lock: tests never wait for a real run."""
     from convbench.locks import HOLDER_ENV, LOCK_DIR_ENV

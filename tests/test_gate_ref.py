@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from convbench.cli import app
 from convbench.comparison import compare_files
 from convbench.gitref import base_path, checkout, repo_root
+from convbench.measure.worker import ONE_SERVER_ENV, Workers
 from convbench.results import read_meta, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,9 +88,10 @@ def repo(tmp_path, monkeypatch):
     return Repo(path)
 
 
-def gate(*args: object, rounds: int = 6):
+def gate(*args: object, rounds: int = 6, more_rounds: int = 0):
     """Run ``convbench gate`` in this process; the CLI's result."""
     argv = ["gate", *map(str, args), "--rounds", str(rounds), "--seed", "1"]
+    argv += ["--more-rounds", str(more_rounds)]
     return CliRunner().invoke(app, argv)
 
 
@@ -121,19 +123,35 @@ def test_same_code_passes(repo):
     assert "interval" in result.output and "over 6 rounds" in result.output
 
 
-def test_slowed_code_fails_with_the_cell_regressed(repo, tmp_path):
+def test_slowed_code_fails_with_the_cell_regressed(repo, tmp_path, monkeypatch):
+    monkeypatch.delenv(ONE_SERVER_ENV)  # the real thing: new servers every round
+    starts = []
+    real_start = Workers._start
+    monkeypatch.setattr(Workers, "_start", lambda self: starts.append(None) or real_start(self))
     repo.write(SAME)
     config = repo.config(f'[shift-add, {{mine: "{repo.pkg}.conv:conv"}}]')
     repo.commit()
     repo.write(SLOWED)  # the head does 20x the work; the base must measure its own, plain copy
     md = tmp_path / "gate.md"
-    result = gate(config, "--base", "HEAD", "-o", "out/g.csv", "--factor", "3", "--markdown", md)
+    args = (config, "--base", "HEAD", "-o", "out/g.csv", "--factor", "3", "--markdown", md)
+    result = gate(*args, more_rounds=3)
     assert result.exit_code == 1, result.output
     verdicts = {k: c["verdict"] for k, c in cells().items()}
     assert verdicts["mine@16"] == "regressed"
     assert verdicts["shift-add@16"] != "regressed"
     text = md.read_text()
     assert "| regressed | mine @ 16x16" in text and "### Measurement" in text
+    # The cell that moved beyond the factor got 3 more rounds on both sides; the other none.
+    processes = {
+        side: dict(zip(rows["method"], rows["processes"], strict=True))
+        for side, rows in (("base", read_rows("out/g.base.csv")), ("head", read_rows("out/g.csv")))
+    }
+    assert processes["base"] == processes["head"] == {"shift-add": 6, "mine": 9}
+    # Every round (the 3 more included) forks from new servers on both sides.
+    slots = 4 if read_meta("out/g.csv")["paired"]["duet_cpus"] else 2
+    assert starts == [None] * slots * 9
+    assert read_meta("out/g.csv")["paired"]["extended"] == ["mine @ 16x16 * 3x3 s1 p0 float64"]
+    assert "got 3 more rounds" in result.output and "over 9 rounds" in text
 
 
 def test_both_orders_one_cpu(repo):
@@ -254,6 +272,7 @@ def test_a_base_without_the_method_exits_2(repo):
     ("args", "message"),
     [
         (["--rounds", "3"], "needs at least 6 rounds"),
+        (["--more-rounds", "-1"], "--more-rounds must be >= 0"),
         (["--confirm", "2"], "only apply to --baseline"),
         (["--baseline", "x.csv"], "not both"),
         (["--factor", "1"], "factor must be > 1"),

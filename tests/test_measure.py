@@ -17,6 +17,7 @@ from convbench.measure.inputs import case_inputs
 from convbench.measure.memory import hwm_resettable, peak_of_call
 from convbench.measure.timing import Timing, calibrate, time_call
 from convbench.measure.worker import (
+    ONE_SERVER_ENV,
     Check,
     Checked,
     CheckFailed,
@@ -239,3 +240,22 @@ def test_gemm_peak_is_a_positive_rate():
     from convbench.measure.peak import gemm_peak_gflops
 
     assert 0 < gemm_peak_gflops(size=64, samples=2) < 1e5
+
+
+def test_restart_gives_a_new_server_that_answers_ready(monkeypatch):
+    monkeypatch.delenv(ONE_SERVER_ENV)
+    with Workers() as w:
+        assert w.ready() == "ready"
+        first = w._server.pid
+        w.restart()
+        assert w._server.pid != first, "a new server: its children get a new layout"
+        assert w.ready() == "ready"
+        answer = w.run(TimeRequest(Target(CASE, "shift-add"), min_sample_s=0.001, repeats=3))
+        assert answer.timing.repeats == 3, "the new server forks workers as the old one did"
+    assert Workers(fork=False).ready() == "ready"
+    monkeypatch.setenv(ONE_SERVER_ENV, "1")  # the tests' setting: one server, and it says so
+    with Workers() as w:
+        w.ready()
+        first = w._server.pid
+        w.restart()
+        assert w._server.pid == first and "one fork server" in w.method

@@ -11,7 +11,7 @@ from convbench.cases import Case
 from convbench.config import load_sweep_text
 from convbench.errors import ConfigError, ResultsError
 from convbench.journal import journal_path, pending
-from convbench.measure.worker import CheckRequest, TimeRequest, Workers
+from convbench.measure.worker import ONE_SERVER_ENV, CheckRequest, TimeRequest, Workers
 from convbench.results import COLUMNS, read_meta, read_rows, row_key
 from convbench.runner import is_larger, measure_case, run_sweep, work_items
 
@@ -196,6 +196,11 @@ class RecordingWorkers(Workers):
     def __init__(self) -> None:
         super().__init__()
         self.order: list[str] = []
+        self.servers = 0  # fork servers started
+
+    def _start(self):
+        self.servers += 1
+        return super()._start()
 
     def run(self, request):
         if isinstance(request, TimeRequest):
@@ -203,7 +208,8 @@ class RecordingWorkers(Workers):
         return super().run(request)
 
 
-def test_methods_of_a_case_are_timed_interleaved_in_fresh_processes(tmp_path):
+def test_methods_of_a_case_are_timed_interleaved_in_fresh_processes(tmp_path, monkeypatch):
+    monkeypatch.delenv(ONE_SERVER_ENV)  # the real thing: a new server per round
     s = sweep_of(
         "input_size: 16\nkernel_size: 3\nprocesses: 3\n"
         "methods: [{a: cbtest_methods:good}, {b: cbtest_methods:slow}]\n"
@@ -213,6 +219,7 @@ def test_methods_of_a_case_are_timed_interleaved_in_fresh_processes(tmp_path):
         rows = read_rows(run_sweep(s, tmp_path / "i.csv", progress=False, workers=workers).output)
     a, b = "cbtest_methods:good", "cbtest_methods:slow"
     assert [spec for _, spec in workers.order] == [a, b, a, b, a, b]
+    assert workers.servers == 3, "each round forks from a new server (a new layout)"
     assert list(rows.processes) == [3, 3]
     for r in rows.to_dict("records"):
         assert sorted(set(r["sample_process"])) == [0, 1, 2]

@@ -21,6 +21,7 @@ from ..rules import (
     CONFIRM_WAIT_S,
     FACTOR,
     MEMORY_FACTOR,
+    MORE_ROUNDS,
     NOISE_POWER,
     PAIRED_FACTOR,
     READINGS,
@@ -226,6 +227,14 @@ def gate_command(
         int,
         typer.Option("--rounds", help="--base: paired rounds (a fresh worker per side each)."),
     ] = ROUNDS,
+    more_rounds: Annotated[
+        int,
+        typer.Option(
+            "--more-rounds",
+            help="--base: more rounds for each cell whose median ratio moved beyond the factor "
+            "(0: none).",
+        ),
+    ] = MORE_ROUNDS,
     duet: Annotated[
         bool | None,
         typer.Option(
@@ -316,6 +325,7 @@ def gate_command(
                     output,
                     rule,
                     rounds=rounds,
+                    more_rounds=more_rounds,
                     duet=duet,
                     src=src,
                     seed=seed,

@@ -152,6 +152,14 @@ class PeakRequest:
 
 
 @dataclass(frozen=True)
+class Ping:
+    """Answered by the server itself (no child) once it has imported: it is ready."""
+
+    def timeout_s(self) -> float:
+        return 120.0
+
+
+@dataclass(frozen=True)
 class PeakAnswer:
     """GFLOP/s of the best GEMM sample, the matrix side and how many products were timed."""
 
@@ -373,7 +381,7 @@ def _receive(fd: int) -> Any:
     return pickle.loads(_read_exact(fd, size))
 
 
-Request = CheckRequest | TimeRequest | MemoryRequest | PeakRequest
+Request = CheckRequest | TimeRequest | MemoryRequest | PeakRequest | Ping
 
 
 def answer(request: Request) -> Answer:
@@ -458,6 +466,9 @@ def serve(fork: bool = True) -> None:
             request, timeout_s = _receive(requests)
         except EOFError:
             return
+        if isinstance(request, Ping):
+            _send(answers, "ready")
+            continue
         _send(answers, _fork_one(request, timeout_s) if fork else answer(request))
         if not fork:
             return
@@ -481,6 +492,15 @@ def worker_cpus(setting: str | int, threads: int = 1) -> tuple[int, ...]:
         return tuple(allowed[-threads:]) if len(allowed) > threads else ()
     first = int(setting)
     return tuple(c for c in allowed if c >= first)[:threads] or ()
+
+
+#: Set to 1 to keep one fork server for all rounds (faster, layouts shared; see Workers.restart).
+ONE_SERVER_ENV = "CONVBENCH_ONE_SERVER"
+
+
+def one_server() -> bool:
+    """Whether ``CONVBENCH_ONE_SERVER=1`` asks for one fork server for all rounds."""
+    return os.environ.get(ONE_SERVER_ENV) == "1"
 
 
 def can_fork() -> bool:
@@ -515,7 +535,11 @@ class Workers:
 
     @property
     def method(self) -> str:
-        return "fork server" if self.fork else "new process per request"
+        if not self.fork:
+            return "new process per request"
+        if one_server():
+            return f"one fork server for all rounds ({ONE_SERVER_ENV}=1: layouts shared)"
+        return "fork server, a new one per round"
 
     def _start(self) -> subprocess.Popen:
         env = {**os.environ, **thread_env(self.threads), "CONVBENCH_THREADS": str(self.threads)}
@@ -559,6 +583,26 @@ class Workers:
         """
         if self.fork and (self._server is None or self._server.poll() is not None):
             self._server = self._start()
+
+    def restart(self) -> None:
+        """A new server: its children get a new address-space layout.
+
+        A forked child inherits its server's layout (where the libraries, the heap and the
+        mmap area start: drawn by ASLR once per exec), and that layout alone moves a method's
+        time by several percent for every child of the server alike (measured: 6 servers x 12
+        children of shift-add 128x128 * 5x5, server medians x0.96..x1.15 while 12 children of
+        one server vary 4.7 %). Children of one server are therefore not independent samples;
+        children of different servers are. Nothing to do without fork (a new process each time).
+        """
+        if self.fork and not one_server():
+            self.close()
+            self.start()
+
+    def ready(self) -> Answer:
+        """Wait until the server has imported (``"ready"``), or why it cannot answer."""
+        if not self.fork:
+            return "ready"
+        return self.run(Ping())
 
     def run(self, request: Request) -> Answer:
         """Answer ``request`` in a fresh process; never raises for the worker's sake.
