@@ -250,11 +250,13 @@ class _Paired:
         self.unavailable: dict[str, str] = {}
         self.checked_base = 0
         self.judged_base = False
+        self.stale: set[int] = set()  # id() of the slots whose server is from an earlier round
 
     # -- running requests
 
     def _new_servers(self) -> None:
-        """Every slot of both sides forks from a new server from now on, once it is ready.
+        """Every slot of both sides forks from a new server from now on (started when a slot is
+        next used, see :meth:`_fresh`).
 
         Children inherit their server's address-space layout, which alone moves a method's
         time by several percent for all of them alike (:meth:`Workers.restart`): with one
@@ -262,10 +264,19 @@ class _Paired:
         rounds removes (seen here in same-code gates: whole groups of cells x1.05-x1.08 over
         48 rounds). A new pair of servers every round makes it noise that the interval covers.
         """
-        slots = [w for side in self.sides.values() for w in side.slots]
-        for workers in slots:
+        self.stale = {id(w) for side in self.sides.values() for w in side.slots}
+
+    def _fresh(self, slots: list[Workers]) -> None:
+        """Restart the stale ones of ``slots`` together and wait until they are ready, before
+        any of them times anything (an importing server would disturb a measurement). A duet
+        refreshes all of them; rounds run one side after the other use one slot a side, and
+        the other servers are not started."""
+        stale = [w for w in slots if id(w) in self.stale]
+        for workers in stale:
             workers.restart()
-        run_together([(w, Ping()) for w in slots])
+            self.stale.discard(id(workers))
+        if stale:
+            run_together([(w, Ping()) for w in stale])
 
     def _together(self, jobs: list[tuple[str, Request]]) -> dict[str, Answer]:
         """Run one request per side: at once in a duet while the second CPU is free (CPUs
@@ -274,6 +285,7 @@ class _Paired:
         if self.duet and len(jobs) == 2 and self.second_cpu.free:
             first = self.rng.random() < 0.5
             slots = (0, 1) if first else (1, 0)
+            self._fresh([w for side in self.sides.values() for w in side.slots])
             answers = run_together(
                 [
                     (self.sides[name].slots[s], req)
@@ -285,6 +297,7 @@ class _Paired:
             return {name: a for (name, _), a in zip(jobs, answers, strict=True)}
         order = list(jobs)
         self.rng.shuffle(order)
+        self._fresh([self.sides[name].slots[0] for name, _ in order])
         answered = {name: self.sides[name].slots[0].run(req) for name, req in order}
         self.one_by_one += timing and len(jobs) == 2
         self.second_cpu.saw(list(answered.values()), together=False)

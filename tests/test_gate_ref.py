@@ -149,7 +149,7 @@ def test_slowed_code_fails_with_the_cell_regressed(repo, tmp_path, monkeypatch):
     assert processes["base"] == processes["head"] == {"shift-add": 6, "mine": 9}
     # Every round (the 3 more included) forks from new servers on both sides.
     slots = 4 if read_meta("out/g.csv")["paired"]["duet_cpus"] else 2
-    assert starts == [None] * slots * 9
+    assert 2 * 9 <= len(starts) <= slots * 9  # at least one new server a side per round
     assert read_meta("out/g.csv")["paired"]["extended"] == ["mine @ 16x16 * 3x3 s1 p0 float64"]
     assert "got 3 more rounds" in result.output and "over 9 rounds" in text
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from convbench.measure.worker import CheckRequest, TimeAnswer, TimeRequest, WorkerFailed
+from convbench.measure.worker import CheckRequest, Ping, TimeAnswer, TimeRequest, WorkerFailed
 from convbench.paired import SecondCpu, Side, _Paired
 
 
@@ -68,8 +68,14 @@ class FakeWorkers:
 
     def __init__(self, host: Host, side: str, slot: int) -> None:
         self.host, self.side, self.slot = host, side, slot
+        self.restarts = 0
+
+    def restart(self) -> None:
+        self.restarts += 1
 
     def run(self, request):
+        if isinstance(request, Ping):
+            return "ready"
         with self.host.lock:
             self.host.running += 1
         barrier_wait = 0.05
@@ -125,3 +131,22 @@ def test_checks_do_not_count_as_paired_timings():
     request = CheckRequest(None, None, budget_s=1.0)  # type: ignore[arg-type]
     run._together([("base", request), ("head", request)])
     assert (run.together, run.one_by_one) == (0, 0)
+
+
+def test_new_servers_start_when_a_round_first_uses_a_slot():
+    host = Host()
+    run = paired(host)
+    slots = {(side, w.slot): w for side, s in run.sides.items() for w in s.slots}
+    run._together(timing_jobs())
+    assert all(w.restarts == 0 for w in slots.values()), "round 1 uses the servers it has"
+    run._new_servers()
+    run._together(timing_jobs())
+    run._together(timing_jobs())
+    assert all(w.restarts == 1 for w in slots.values()), "a duet: every slot, once a round"
+    host.neighbour = 1.0
+    for _ in range(3):  # until the readings leave the duet
+        run._together(timing_jobs())
+    run._new_servers()
+    run._together(timing_jobs())
+    restarts = {key: w.restarts for key, w in slots.items()}
+    assert restarts == {("base", 0): 2, ("head", 0): 2, ("base", 1): 1, ("head", 1): 1}
