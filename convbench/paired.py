@@ -39,6 +39,7 @@ time is about one side's.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import threading
@@ -64,7 +65,7 @@ from .measure.worker import (
     Workers,
 )
 from .results import Row
-from .rules import MAX_HOST_LOAD, PAIRED_FACTOR, ROUND_SAMPLES, TimeBasis
+from .rules import CONFIDENCE, MAX_HOST_LOAD, PAIRED_FACTOR, ROUND_SAMPLES, TimeBasis
 from .runner import (
     Budget,
     Cell,
@@ -76,6 +77,7 @@ from .runner import (
     timed_row,
     utc_now,
 )
+from .stats import judge_paired
 from .work import WorkItem, work_items
 
 
@@ -382,10 +384,9 @@ class _Paired:
         pick = (lambda t: t.cpu_s) if self.basis == TimeBasis.cpu else (lambda t: t.wall_s)
         b = [float(np.median(pick(a.timing))) for a in pair.base.answers]
         h = [float(np.median(pick(a.timing))) for a in pair.head.answers]
-        n = min(len(b), len(h))
-        logs = np.log(np.asarray(h[:n])) - np.log(np.asarray(b[:n]))
-        logs = logs[np.isfinite(logs)]
-        return logs.size > 0 and abs(float(np.median(logs))) > np.log(self.factor)
+        # the verdict's own median ratio (same pairing, same dropped rounds); nan: no rounds
+        ratio = judge_paired(b, h, self.factor, CONFIDENCE).ratio
+        return abs(math.log(ratio)) > math.log(self.factor) if ratio > 0 else False
 
     def _note_budget(self, pair: _Pair) -> None:
         """After round 1, as the runner does: a side whose calls alone (``repeats`` x its first
