@@ -395,8 +395,9 @@ def _scaled_copy(source, target, method, factor):
 @pytest.mark.slow
 def test_real_re_measure_confirms_in_a_fresh_process(tmp_path):
     # The whole stored gate through real worker processes, re-measure pass included: against a
-    # baseline whose shift-add is 3x faster than the code really is, that cell alone is flagged,
-    # re-measured on its own (only that cell in ci.confirm1.csv) and confirmed.
+    # baseline whose shift-add is 10x faster than the code really is, that cell alone is flagged,
+    # re-measured on its own (only that cell in ci.confirm1.csv) and confirmed. 10x, not less:
+    # the processes of a 16x16 cell differ up to x1.6, which widens the rule to ~x2.1 (seen in CI).
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(
         "input_size: 16\nkernel_size: 3\nmethods: [shift-add, fft]\nmemory_pass: false\n"
@@ -404,7 +405,7 @@ def test_real_re_measure_confirms_in_a_fresh_process(tmp_path):
     )
     measured = tmp_path / "measured.csv"
     gate_module.measure_pass(sweep, measured, None)
-    base = _scaled_copy(measured, tmp_path / "base.csv", "shift-add", 1 / 3)
+    base = _scaled_copy(measured, tmp_path / "base.csv", "shift-add", 1 / 10)
     # This test's machine is shared: switch off the rules that would call the cell disturbed.
     rule = Thresholds(max_host_load=math.inf, host_probe=False, max_wall_cpu=math.inf)
     out = tmp_path / "cur.csv"
