@@ -1,7 +1,8 @@
 """The base of ``gate --base REF``: a commit of the repository checked out beside the working tree.
 
 The head is the working tree as it is (uncommitted changes included); the base is REF checked
-out into a temporary ``git worktree`` that is removed afterwards, also after an error or Ctrl-C.
+out into a temporary ``git worktree`` that is removed afterwards, also after an error, Ctrl-C or
+SIGTERM (a cancelled CI job).
 Base workers then import from that checkout: every ``sys.path`` entry that lies inside the
 working tree is pointed at the same place inside the checkout (and dropped where the base has
 no such directory), so a module the base lacks is never picked up from the head by mistake.
@@ -12,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -70,28 +73,52 @@ def resolve(root: Path, ref: str) -> str:
 
 
 @contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While inside, SIGTERM raises ``SystemExit(143)`` so that ``finally`` blocks run.
+
+    A CI runner cancels a job with SIGTERM, whose default action ends the process on the spot,
+    leaving the base worktree registered in the user's repository. Only the main thread can
+    install a handler; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def checkout(root: Path, sha: str) -> Iterator[Path]:
     """Check ``sha`` out into a temporary detached worktree; yields its top directory.
 
     The worktree (and its registration in the repository) is removed on the way out, whatever
-    happened. Cost: one ``git worktree add`` (the tree is written to disk).
+    happened, SIGTERM included (:func:`sigterm_unwinds`). Cost: one ``git worktree add`` (the
+    tree is written to disk).
 
     Raises
     ------
     ConvbenchError
         git could not check the commit out (the message is git's last line).
     """
-    tmp = Path(tempfile.mkdtemp(prefix="convbench-base-"))
-    tree = tmp / "tree"
-    try:
-        done = _git(root, "worktree", "add", "--detach", "--quiet", str(tree), sha)
-        if done.returncode:
-            raise ConvbenchError(f"cannot check out {sha[:12]}: {_last_line(done.stderr)}")
-        yield tree
-    finally:
-        _git(root, "worktree", "remove", "--force", str(tree))
-        shutil.rmtree(tmp, ignore_errors=True)
-        _git(root, "worktree", "prune")
+    with sigterm_unwinds():
+        tmp = Path(tempfile.mkdtemp(prefix="convbench-base-"))
+        tree = tmp / "tree"
+        try:
+            done = _git(root, "worktree", "add", "--detach", "--quiet", str(tree), sha)
+            if done.returncode:
+                raise ConvbenchError(f"cannot check out {sha[:12]}: {_last_line(done.stderr)}")
+            yield tree
+        finally:
+            _git(root, "worktree", "remove", "--force", str(tree))
+            shutil.rmtree(tmp, ignore_errors=True)
+            _git(root, "worktree", "prune")
 
 
 def _inside(path: Path, root: Path) -> Path | None:

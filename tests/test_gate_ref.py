@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -308,6 +309,31 @@ def test_the_worktree_goes_away_on_interrupt(repo):
     with pytest.raises(KeyboardInterrupt), checkout(repo.path, sha) as tree:
         assert (tree / repo.pkg / "conv.py").exists()
         raise KeyboardInterrupt
+    assert not tree.exists() and not tree.parent.exists()
+    assert git(repo.path, "worktree", "list").count("\n") == 0
+
+
+def test_the_worktree_goes_away_on_sigterm(repo, tmp_path):
+    # A cancelled CI job gets SIGTERM, whose default action would skip every finally block.
+    repo.write(SAME)
+    repo.commit()
+    sha = git(repo.path, "rev-parse", "HEAD")
+    ready = tmp_path / "tree-path"
+    script = (
+        "import sys, time\nfrom pathlib import Path\nfrom convbench.gitref import checkout\n"
+        f"with checkout(Path({str(repo.path)!r}), {sha!r}) as tree:\n"
+        f"    Path({str(ready)!r}).write_text(str(tree))\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    for _ in range(300):
+        if ready.exists() and ready.read_text():
+            break
+        time.sleep(0.1)
+    tree = Path(ready.read_text())
+    assert tree.exists()
+    child.terminate()
+    assert child.wait(timeout=30) == 143
     assert not tree.exists() and not tree.parent.exists()
     assert git(repo.path, "worktree", "list").count("\n") == 0
 
