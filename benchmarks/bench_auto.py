@@ -1,102 +1,80 @@
-"""How good is `auto`? Ratios measured side by side in one process, on a grid it was not tuned on.
+"""How good is `auto`, measured as a user's program runs it, on a grid it was not tuned on.
 
-    python benchmarks/bench_auto.py [configs/bench-auto.yaml]      # the ratios (make bench-auto)
-    python benchmarks/bench_auto.py convbench/data/tune.yaml --csv out.csv  # rows for `tune --from`
+    python benchmarks/bench_auto.py [configs/bench-auto.yaml]       # measure, then report
+    python benchmarks/bench_auto.py --from results/bench-auto.csv   # report on rows measured before
 
-Every method runs on every cell of the sweep with 1 BLAS/FFT thread, float64 unless the config says
-otherwise; the time of a (cell, method) is the median CPU time per call over a few calibrated
-samples (CPU time: the machine is shared, and with one thread it is what the wall time would be on
-a quiet core). Methods over the config's memory limit, or excluded by its skip rules, are not run.
+The sweep runs through `convbench run` itself: every (cell, method) in fresh worker processes
+forked from a new server each round, glibc's default allocator, 1 BLAS/FFT thread, methods of a
+cell interleaved. The time of a (cell, method) is its row's median CPU time per call (the machine is
+shared; with one thread it is the wall time of a quiet core), the statistic `convbench tune` fits.
+
+Per dtype it prints `auto` against
+
+- the per-cell best of every registered method (auto excluded): the price of a wrong pick;
+- the best of the *anchors* (:data:`ANCHORS`): the study's methods and their best-known variants,
+  scipy's own choice and torch, i.e. what a user would otherwise write or call;
+- `scipy-auto` on 2D stride-1 cells, and torch.
+
+and the best direct method's GFLOP/s against the single-thread GEMM peak the run probed.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import sys
-import time
+from collections.abc import Iterable
+from pathlib import Path
 
-import numpy as np
-from threadpoolctl import threadpool_limits
+import pandas as pd
 
-from convbench.cases import Case, make_inputs
-from convbench.config import load_sweep
-from convbench.locks import measuring_lock, output_lock
-from convbench.methods import registered
-from convbench.results import RowWriter, make_row
+from convbench.launch import run_config
+from convbench.results import read_meta, read_rows
 
-MIN_SAMPLE_S = 0.003
-SAMPLES = 5
-
-
-def _cpu_per_call(call, loops: int) -> float:
-    start = time.process_time()
-    for _ in range(loops):
-        call()
-    return (time.process_time() - start) / loops
-
-
-def time_call(call, budget_s: float) -> tuple[float, list[float]]:
-    """Median CPU seconds per call (and the samples); one sample when a call exceeds the budget."""
-    first = _cpu_per_call(call, 1)  # warm-up (and plan caches)
-    if first > budget_s:
-        return first, [first]
-    loops = max(1, int(MIN_SAMPLE_S / max(first, 1e-6)))
-    gc.disable()
-    try:
-        samples = [_cpu_per_call(call, loops) for _ in range(SAMPLES)]
-    finally:
-        gc.enable()
-    return statistics.median(samples), samples
+#: What a user has without convbench: the study's three methods and their published variants
+#: (stride-sliced shift-add + mat-vec, as_strided + einsum/tensordot, skimage windows, im2col +
+#: GEMM, the polyphase FFT answer, the operator matrix), scipy's choice and its direct correlation,
+#: and torch. `loops` is the oracle, never a contender.
+ANCHORS = (
+    "shift-add",
+    "shift-add-strided",
+    "strided-view",
+    "strided-tensordot",
+    "strided-einsum",
+    "view-as-windows",
+    "fft",
+    "fft-polyphase",
+    "toeplitz",
+    "im2col-gemm",
+    "correlate2d",
+    "scipy-auto",
+    "torch",
+)
+KEYS = ["input_h", "input_w", "kernel_h", "kernel_w", "depth", "stride_h", "stride_w"]
+KEYS += ["pad_h", "pad_w", "dtype", "allocator"]
 
 
-def measure(sweep, writer: RowWriter | None = None) -> dict[Case, dict[str, float]]:
-    """Time every method of ``sweep`` on every case; ``{case: {method: seconds}}``."""
-    methods = [m for m in registered().values() if m.name in {e.name for e in sweep.methods}]
-    times: dict[Case, dict[str, float]] = {}
-    rng = np.random.default_rng(sweep.seed)
-    for n, case in enumerate(sweep.cases, 1):
-        x, k = make_inputs(case, rng)
-        times[case] = {}
-        for method in methods:
-            if method.supports(case) or sweep.skip_reason(case, method.name):
-                continue
-            if method.estimate_bytes(case) > sweep.memory_limit:
-                continue
+def cell_times(rows: pd.DataFrame) -> pd.DataFrame:
+    """One column per method, one row per cell: the median CPU seconds per call of ``ok`` rows.
 
-            def call(m=method, x=x, k=k, s=case.stride, p=case.padding):
-                return m.func(x, k, s, p)
+    Parameters
+    ----------
+    rows : results rows (``convbench.results.read_rows``); rows not ``ok`` are left out.
 
-            median, samples = time_call(call, sweep.time_budget_s)
-            times[case][method.name] = median
-            if writer is not None:
-                writer.write(
-                    make_row(
-                        case,
-                        method.name,
-                        method.family,
-                        "ok",
-                        repeats=len(samples),
-                        time_median_s=median,
-                        cpu_median_s=median,
-                        samples_s=samples,
-                        cpu_samples_s=samples,
-                        estimated_bytes=int(method.estimate_bytes(case)),
-                        gflops=case.flops / median / 1e9,
-                    )
-                )
-        print(f"[{n}/{len(sweep.cases)}] {case.label()}", file=sys.stderr, flush=True)
-    return times
+    Returns
+    -------
+    DataFrame indexed by the cell keys (:data:`KEYS`), NaN where a method has no ``ok`` row.
+    """
+    ok = rows[rows["status"] == "ok"].copy()
+    cpu = pd.to_numeric(ok["cpu_median_s"], errors="coerce")
+    wall = pd.to_numeric(ok["time_median_s"], errors="coerce")
+    ok["t"] = cpu.where(cpu > 0, wall)
+    keys = [k for k in KEYS if k in ok.columns]
+    return ok.pivot_table(index=keys, columns="method", values="t", aggfunc="median")
 
 
-def gemm_peak_gflops(n: int = 1024) -> float:
-    a = np.random.default_rng(0).uniform(size=(n, n))
-    median, _ = time_call(lambda: a @ a, 10.0)
-    return 2 * n**3 / median / 1e9
-
-
-def _ratio_line(label: str, values: list[float], worst=max) -> str:
+def _line(label: str, values: Iterable[float], worst=max) -> str:
+    values = list(values)
     if not values:
         return f"{label}: no cells"
     return (
@@ -105,69 +83,93 @@ def _ratio_line(label: str, values: list[float], worst=max) -> str:
     )
 
 
-def report(times: dict[Case, dict[str, float]], peak: float) -> list[str]:
-    """The summary lines: auto vs best, vs scipy-auto, vs torch, GFLOP/s vs GEMM peak."""
-    fam = {m.name: m.family for m in registered().values()}
-    lines = []
-    auto_vs_best, picks_best = [], 0
-    for t in times.values():
-        others = {m: v for m, v in t.items() if m != "auto"}
-        if "auto" in t and others:
-            best = min(others.values())
-            auto_vs_best.append(t["auto"] / best)
-            picks_best += t["auto"] <= 1.10 * best
-    lines.append(_ratio_line("auto / per-cell best of all methods", auto_vs_best))
-    lines.append(f"  auto within 1.10x of the best in {picks_best}/{len(auto_vs_best)} cells")
+def _label(cell: tuple, keys: list[str]) -> str:
+    k = dict(zip(keys, cell, strict=True))
+    depth = f"x{k['depth']}" if k["depth"] else ""
+    return (
+        f"{k['input_h']}x{k['input_w']}{depth} * {k['kernel_h']}x{k['kernel_w']} s{k['stride_h']}"
+    )
 
-    def speedup(case_filter, other):
-        return [
-            t[other] / t["auto"]
-            for c, t in times.items()
-            if case_filter(c) and other in t and "auto" in t
+
+def auto_lines(times: pd.DataFrame) -> list[str]:
+    """The acceptance lines of one dtype's cells (``times`` from :func:`cell_times`)."""
+    if "auto" not in times:
+        return ["no auto rows"]
+    keys = list(times.index.names)
+    times = times[times["auto"].notna()]
+    others = times.drop(columns="auto")
+    best = others.min(axis=1)
+    vs_best = times["auto"] / best
+    lines = [_line("auto / per-cell best of every method", vs_best)]
+    close = int((vs_best <= 1.10).sum())
+    lines.append(f"  auto within 1.10x of the best in {close}/{len(vs_best)} cells")
+    anchors = others[[m for m in ANCHORS if m in others]]
+    has = anchors.notna().any(axis=1)
+    best_anchor = anchors[has].min(axis=1)
+    speedup = best_anchor / times.loc[has, "auto"]
+    lines.append(_line("best anchor / auto (speed-up)", speedup, min))
+    slower = speedup[speedup < 1]
+    winners = anchors[has].idxmin(axis=1)
+    lines.append(f"  auto slower than the best anchor in {len(slower)}/{len(speedup)} cells")
+    for cell, ratio in slower.sort_values().items():
+        lines.append(f"    {_label(cell, keys)}: x{ratio:.2f} vs {winners[cell]}")
+    if "scipy-auto" in times:
+        scipy = times["scipy-auto"] / times["auto"]
+        flat = [
+            r
+            for cell, r in scipy.dropna().items()
+            if dict(zip(keys, cell, strict=True))["depth"] == 0
+            and dict(zip(keys, cell, strict=True))["stride_h"] == 1
         ]
-
-    flat = speedup(lambda c: c.depth == 0 and c.stride == (1, 1), "scipy-auto")
-    deep = speedup(lambda c: c.depth > 0 and max(c.stride) > 1, "scipy-auto")
-    every = speedup(lambda c: True, "scipy-auto")
-    lines.append(_ratio_line("scipy-auto / auto, 2D stride-1 cells (speed-up)", flat, min))
-    lines.append(_ratio_line("scipy-auto / auto, depth+stride cells (speed-up)", deep, min))
-    lines.append(_ratio_line("scipy-auto / auto, all cells (speed-up)", every, min))
-    torch = speedup(lambda c: True, "torch")
-    if torch:
-        faster = sum(r > 1 for r in torch)
-        lines.append(f"auto faster than torch in {faster}/{len(torch)} cells")
+        lines.append(_line("scipy-auto / auto, 2D stride-1 cells (speed-up)", flat, min))
+        lines.append(_line("scipy-auto / auto, all cells (speed-up)", scipy.dropna(), min))
+    if "torch" in times:
+        torch = (times["torch"] / times["auto"]).dropna()
+        lines.append(_line("torch / auto (speed-up)", torch, min))
     else:
-        lines.append("torch vs auto: no cells with both (torch not installed?), skipped")
-    for family in ("direct", "gemm"):
-        best = [
-            max(c.flops / v / 1e9 for m, v in t.items() if fam.get(m) == family)
-            for c, t in times.items()
-            if any(fam.get(m) == family for m in t)
-        ]
-        if best:
-            lines.append(
-                f"best {family}-family GFLOP/s: median {statistics.median(best):.1f}, "
-                f"max {max(best):.1f} ({100 * max(best) / peak:.0f}% of the GEMM peak)"
-            )
-    lines.append(f"float64 GEMM peak (1024x1024 matmul, 1 thread): {peak:.1f} GFLOP/s")
+        lines.append("torch: not measured (not installed?)")
     return lines
+
+
+def gflops_lines(rows: pd.DataFrame, peak: float | None) -> list[str]:
+    """Best GFLOP/s of the direct family and of jit-direct, as % of the GEMM ``peak``."""
+    ok = rows[(rows["status"] == "ok") & (rows["family"] == "direct")]
+    lines = []
+    for label, part in (("direct family", ok), ("jit-direct", ok[ok["method"] == "jit-direct"])):
+        g = pd.to_numeric(part["gflops"], errors="coerce").dropna()
+        if g.empty:
+            continue
+        share = f" ({100 * g.max() / peak:.0f}% of the GEMM peak)" if peak else ""
+        lines.append(f"best {label} GFLOP/s: median {g.median():.1f}, max {g.max():.1f}{share}")
+    if peak:
+        lines.append(f"GEMM peak probed by the run (1 thread): {peak:.1f} GFLOP/s")
+    return lines
+
+
+def report(rows: pd.DataFrame, peak: float | None) -> list[str]:
+    """Every dtype's acceptance lines, then the GFLOP/s lines."""
+    times = cell_times(rows)
+    lines = []
+    for dtype, part in times.groupby(level="dtype"):
+        lines.append(f"== {dtype}")
+        lines += auto_lines(part.dropna(axis=1, how="all"))
+    return lines + gflops_lines(rows, peak)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", default="configs/bench-auto.yaml")
-    parser.add_argument("--csv", help="also write results rows (for `convbench tune --from`)")
+    parser.add_argument("-o", "--output", default="results/bench-auto.csv")
+    parser.add_argument("--from", dest="source", help="report on this CSV, measure nothing")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     args = parser.parse_args(argv)
-    sweep = load_sweep(args.config)
-    with threadpool_limits(1), measuring_lock():  # one measurement per machine (README, run)
-        peak = gemm_peak_gflops()
-        if args.csv:
-            with output_lock(args.csv), RowWriter(args.csv, overwrite=True) as writer:
-                times = measure(sweep, writer)
-            print(f"rows written to {args.csv}")
-        else:
-            times = measure(sweep)
-    print("\n".join(report(times, peak)))
+    csv = Path(args.source or args.output)
+    if not args.source:
+        run_config(
+            args.config, output=csv, resume=args.resume, overwrite=not args.resume, progress=True
+        )
+    peak = read_meta(csv).get("gemm_peak_gflops")
+    print("\n".join(report(read_rows(csv), peak)))
     return 0
 
 
