@@ -81,14 +81,16 @@ def fastest(rows: pd.DataFrame, *, cpu: bool = False, by: Sequence[str] = ()) ->
         and ``decided``. Cost: O(rows log rows) plus one Mann–Whitney test per cell.
     """
     keys = [*by, *CASE_KEYS, ALLOCATOR]
-    if rows.empty:
-        return pd.DataFrame(columns=[*keys, *COLUMNS])
-    frame = rows.assign(**{ALLOCATOR: allocators(rows), "_time": _times(rows, cpu)})
-    cells = [
-        {**dict(zip(keys, key, strict=True)), **_rank_cell(part, cpu)}
-        for key, part in frame.groupby(keys, sort=True, dropna=False)
-    ]
-    return pd.DataFrame(cells, columns=[*keys, *COLUMNS])
+    cells = []
+    if not rows.empty:
+        frame = rows.assign(**{ALLOCATOR: allocators(rows), "_time": _times(rows, cpu)})
+        cells = [
+            {**dict(zip(keys, key, strict=True)), **_rank_cell(part, cpu)}
+            for key, part in frame.groupby(keys, sort=True, dropna=False)
+        ]
+    # Typed even when empty, so that table[table["decided"]] selects rows, never columns.
+    flags = dict.fromkeys(("tie", "undecided", "decided"), bool)
+    return pd.DataFrame(cells, columns=[*keys, *COLUMNS]).astype({"margin": float, **flags})
 
 
 def _times(rows: pd.DataFrame, cpu: bool) -> pd.Series:

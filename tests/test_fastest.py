@@ -92,8 +92,9 @@ def test_cells_are_split_by_case_allocator_and_extra_keys():
     assert list(machines["machine"]) == ["x", "y", "y"]
 
 
-def test_no_rows_give_an_empty_table():
-    assert fastest(frame([row("a", 1e-3)]).iloc[:0]).empty
+def test_no_rows_give_an_empty_table_whose_flags_select_rows():
+    empty = fastest(frame([row("a", 1e-3)]).iloc[:0])
+    assert empty.empty and list(empty[empty["decided"]].columns) == list(empty.columns)
 
 
 times = st.floats(min_value=1e-6, max_value=1.0, allow_nan=False)
