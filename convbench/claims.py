@@ -9,8 +9,9 @@ Shared rules (stated in the report too):
 - a *cell* is one case (input size, kernel size, depth, stride, padding, dtype);
 - where rows were measured under both allocators, only the ``default`` ones count (glibc's own
   malloc: what the study's plain program got), so a cell never mixes the two;
-- "fastest of the three" compares median wall times of ``ok`` rows, in cells where at least two of
-  the three have one (a method the study skipped for being slow counts as not the fastest);
+- "fastest of the three" is :func:`convbench.fastest.fastest` over the three methods' rows (median
+  wall times of ``ok`` rows), in cells where at least two of the three have one (a method the
+  study skipped for being slow counts as not the fastest); a tie counts for the method named;
 - a share of cells gives a verdict: >= ``REPRODUCED_SHARE`` reproduced, >= ``PARTLY_SHARE`` partly,
   otherwise not reproduced; no cell to judge gives "no data".
 """
@@ -24,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from .cases import CASE_KEYS, Case
-from .plot import DEFAULT_ALLOCATOR, MEMORY_RESOLUTION_BYTES, METRICS, allocators, metric_values
+from .fastest import fastest, one_allocator
+from .plot import MEMORY_RESOLUTION_BYTES, METRICS, metric_values
 from .units import format_bytes
 
 STUDY_METHODS = ("fft", "shift-add", "strided-view")
@@ -62,20 +64,12 @@ def verdict_from_share(share: float | None) -> str:
     return "partly" if share >= PARTLY_SHARE else "not reproduced"
 
 
-def one_allocator(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``DEFAULT_ALLOCATOR`` when there are any, else those of the first allocator."""
-    alloc = allocators(rows)
-    if alloc.empty:
-        return rows
-    keep = DEFAULT_ALLOCATOR if (alloc == DEFAULT_ALLOCATOR).any() else sorted(set(alloc))[0]
-    return rows[alloc == keep]
-
-
 def study_times(df: pd.DataFrame, depth: int, stride: int) -> pd.DataFrame:
     """Median times of the study's methods, one row per cell of the (depth, stride, pad 0) facet.
 
-    Columns: the study methods present (NaN where not ``ok``), plus ``n`` (input_h) and ``f``
-    (kernel_h). Cells with fewer than two study methods measured are dropped.
+    Columns: the study methods present (NaN where not ``ok``), ``n`` (input_h), ``f`` (kernel_h)
+    and ``fastest`` (the fastest of the three, ``""`` when undecided). Cells with fewer than two
+    study methods measured are dropped.
     """
     rows = df[
         (df["depth"] == depth)
@@ -88,19 +82,21 @@ def study_times(df: pd.DataFrame, depth: int, stride: int) -> pd.DataFrame:
     ]
     rows = one_allocator(rows)
     if rows.empty:
-        return pd.DataFrame(columns=[*STUDY_METHODS, "n", "f"])
+        return pd.DataFrame(columns=[*STUDY_METHODS, "n", "f", "fastest"])
     table = rows.pivot_table(
         index=CELL, columns="method", values="time_median_s", aggfunc="median"
     ).reindex(columns=list(STUDY_METHODS))
     table = table[table.notna().sum(axis=1) >= 2].copy()
     table["n"] = table.index.get_level_values("input_h")
     table["f"] = table.index.get_level_values("kernel_h")
+    best = fastest(rows).set_index(CELL)["method"]
+    table["fastest"] = [best.get(key, "") for key in table.index]
     return table
 
 
 def winner(table: pd.DataFrame) -> pd.Series:
-    """The fastest study method per cell."""
-    return table[list(STUDY_METHODS)].idxmin(axis=1, skipna=True)
+    """The fastest study method per cell (see :func:`study_times`)."""
+    return table["fastest"]
 
 
 def share_won(table: pd.DataFrame, method: str) -> tuple[float, int, int]:

@@ -26,7 +26,8 @@ import pandas as pd
 from .cases import CASE_KEYS, Case
 from .envdiff import environment_differences
 from .errors import ResultsError
-from .results import ROW_KEY, parse_samples, read_meta, read_rows, row_key
+from .fastest import ALLOCATOR, fastest
+from .results import DEFAULT_ALLOCATOR, ROW_KEY, parse_samples, read_meta, read_rows, row_key
 from .rules import DEFAULT_THRESHOLDS, VERDICT_ORDER, Thresholds, TimeBasis, Verdict
 from .stats import (
     TimeJudgement,
@@ -500,40 +501,42 @@ def _judge_cell(
 def fastest_changes(
     base: pd.DataFrame, current: pd.DataFrame, basis: TimeBasis = TimeBasis.cpu
 ) -> pd.DataFrame:
-    """Every case whose fastest ``ok`` method differs between the two tables.
+    """Every cell whose fastest method (:func:`convbench.fastest.fastest`) differs between the
+    two tables, where both tables decide it.
 
     Only methods ``ok`` on both sides compete, so a method added or dropped does not count as a
-    change of winner; dispatchers (family ``auto``) do not compete, since they repeat the method
-    they pick. Returns columns ``case`` (label), ``base_fastest``, ``fastest``.
+    change of winner; a cell tied on either side (the runner-up within the noise) is no change
+    either, since a second run could name either method. Returns columns ``case`` (label, with
+    the allocator when it is not the default), ``base_fastest``, ``fastest``.
     """
-    column = "cpu_median_s" if basis is TimeBasis.cpu else "time_median_s"
-
-    def winners(df: pd.DataFrame, allowed: set[tuple]) -> dict[tuple, str]:
-        ok = df[(df["status"] == "ok") & (df["family"] != "auto")].copy()
-        ok["_time"] = pd.to_numeric(ok[column], errors="coerce")
-        if basis is TimeBasis.cpu:  # fall back to wall time where a row has no CPU time
-            ok["_time"] = ok["_time"].fillna(pd.to_numeric(ok["time_median_s"], errors="coerce"))
-        ok = ok[[row_key(r) in allowed for r in ok.to_dict("records")]].dropna(subset=["_time"])
-        out = {}
-        for case, group in ok.groupby(list(CASE_KEYS), sort=True):
-            out[tuple(case)] = str(group.loc[group["_time"].idxmin(), "method"])
-        return out
-
-    def ok_keys(df: pd.DataFrame) -> set[tuple]:
-        return {row_key(r) for r in df[df["status"] == "ok"].to_dict("records")}
-
-    shared = ok_keys(base) & ok_keys(current)
-    wb, wc = winners(base, shared), winners(current, shared)
+    shared = _ok_keys(base) & _ok_keys(current)
+    cpu = basis is TimeBasis.cpu
+    wb, wc = (_decided_winners(df, shared, cpu) for df in (base, current))
     rows = [
-        {
-            "case": Case.from_key(dict(zip(CASE_KEYS, k, strict=True))).label(),
-            "base_fastest": wb[k],
-            "fastest": wc[k],
-        }
+        {"case": _cell_label(k), "base_fastest": wb[k], "fastest": wc[k]}
         for k in sorted(wb.keys() & wc.keys(), key=str)
         if wb[k] != wc[k]
     ]
     return pd.DataFrame(rows, columns=["case", "base_fastest", "fastest"])
+
+
+def _ok_keys(df: pd.DataFrame) -> set[tuple]:
+    return {row_key(r) for r in df[df["status"] == "ok"].to_dict("records")}
+
+
+def _decided_winners(df: pd.DataFrame, allowed: set[tuple], cpu: bool) -> dict[tuple, str]:
+    """(case keys..., allocator) -> the method named, for the decided cells of ``df``'s rows
+    whose key is in ``allowed``."""
+    rows = df[[row_key(r) in allowed for r in df.to_dict("records")]]
+    cells = fastest(rows, cpu=cpu)
+    cells = cells[cells["decided"]]
+    keys = cells[[*CASE_KEYS, ALLOCATOR]].itertuples(index=False, name=None)
+    return dict(zip(keys, cells["method"], strict=True))
+
+
+def _cell_label(key: tuple) -> str:
+    label = Case.from_key(dict(zip(CASE_KEYS, key[:-1], strict=True))).label()
+    return label if key[-1] == DEFAULT_ALLOCATOR else f"{label} ({key[-1]} allocator)"
 
 
 # --------------------------------------------------------------------------- baselines and files

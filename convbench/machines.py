@@ -14,6 +14,7 @@ import pandas as pd
 
 from .cases import CASE_KEYS, Case
 from .errors import ResultsError
+from .fastest import fastest, one_allocator
 from .results import read_meta, read_rows
 
 MACHINE = "machine"
@@ -54,43 +55,55 @@ def combine(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 
 def fastest_by_machine(df: pd.DataFrame) -> pd.DataFrame:
-    """Fastest method (least median wall time among ``ok`` rows) per cell and machine.
+    """The fastest method per cell and machine, by :func:`convbench.fastest.fastest`.
 
-    Returns one row per case (``CASE_KEYS`` columns), one column per machine holding the method
-    name (empty where that machine has no ok row for the case), and ``differ``: True where the
-    machines that measured the case disagree. Cost: O(rows log rows).
+    Per machine, only one allocator's rows count (``default`` where there are any), so a cell
+    never mixes two. Returns one row per case (``CASE_KEYS`` columns), one column per machine
+    holding the method's name (empty where that machine names none: no ``ok`` row, or only
+    dispatchers), ``tied``: the machines on which the runner-up is within the noise, and
+    ``differ``: True where two machines name different methods and neither is a tie. Cost:
+    O(rows log rows) plus one Mann–Whitney test per cell and machine.
     """
     machines = list(dict.fromkeys(df[MACHINE]))
-    ok = df[df["status"] == "ok"].dropna(subset=["time_median_s"])
-    best = ok.sort_values("time_median_s", kind="stable").drop_duplicates(
-        [MACHINE, *CASE_KEYS], keep="first"
-    )
+    rows = pd.concat([one_allocator(part) for _, part in df.groupby(MACHINE, sort=False)])
+    best = fastest(rows, by=[MACHINE]).set_index([*CASE_KEYS, MACHINE])
     cases = df[list(CASE_KEYS)].drop_duplicates()  # in the order the files list them
-    winner = best.set_index([*CASE_KEYS, MACHINE])["method"]
     table = cases.reset_index(drop=True)
+    keys = list(table[list(CASE_KEYS)].itertuples(index=False, name=None))
     for m in machines:
-        keys = [(*k, m) for k in table[list(CASE_KEYS)].itertuples(index=False)]
-        table[m] = [winner.get(k, "") for k in keys]
-    winners = table[machines].apply(lambda r: {m for m in r if m}, axis=1)
-    table["differ"] = winners.map(len) > 1
+        table[m] = [best["method"].get((*k, m), "") for k in keys]
+    table["tied"] = [[m for m in machines if best["tie"].get((*k, m), False)] for k in keys]
+    decided = table.apply(lambda r: {r[m] for m in machines if r[m] and m not in r["tied"]}, axis=1)
+    table["differ"] = decided.map(len) > 1
     return table
 
 
 def comparison_lines(table: pd.DataFrame, machines: Sequence[str], differ_only: bool) -> list[str]:
-    """Text of ``convbench machines``: legend, case, winner per machine, ``*`` if they differ."""
+    """Text of ``convbench machines``: legend, case, winner per machine (``=`` after a tie with
+    the runner-up), ``*`` if they differ."""
     short = [f"M{i + 1}" for i in range(len(machines))]
     out = [f"{s} = {m}" for s, m in zip(short, machines, strict=True)]
     rows = table[table["differ"]] if differ_only else table
-    labels = [Case.from_key(r).label() for r in rows.to_dict("records")]
+    records = rows.to_dict("records")
+    labels = [Case.from_key(r).label() for r in records]
+    names = [{m: _winner_text(r, m) for m in machines} for r in records]
     width = max([len("case"), *map(len, labels)])
-    cols = [max([len(s), *map(len, rows[m])]) for s, m in zip(short, machines, strict=True)]
+    cols = [
+        max([len(s), *(len(n[m]) for n in names)]) for s, m in zip(short, machines, strict=True)
+    ]
     head = [f"{'case':<{width}}", *(f"{s:<{w}}" for s, w in zip(short, cols, strict=True))]
     out.append("  ".join(head).rstrip())
-    for label, r in zip(labels, rows.to_dict("records"), strict=True):
-        cells = (f"{r[m] or '-':<{w}}" for m, w in zip(machines, cols, strict=True))
+    for label, r, name in zip(labels, records, names, strict=True):
+        cells = (f"{name[m]:<{w}}" for m, w in zip(machines, cols, strict=True))
         out.append("  ".join([f"{label:<{width}}", *cells, "*" if r["differ"] else ""]).rstrip())
     out.append(
         f"fastest method differs between machines on {int(table['differ'].sum())} "
-        f"of {len(table)} cells (marked *)"
+        f"of {len(table)} cells (marked *; `=` a tie with the runner-up, never a difference)"
     )
     return out
+
+
+def _winner_text(record: dict, machine: str) -> str:
+    if not record[machine]:
+        return "-"
+    return record[machine] + ("=" if machine in record["tied"] else "")

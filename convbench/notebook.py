@@ -319,9 +319,10 @@ class Results:
         pandas.DataFrame
             One row per measured (case, allocator): the case keys, ``allocator``, ``method``
             (the best, ``""`` where no method has a value), its ``time_median_s`` (or
-            ``peak_bytes`` / ``gflops``), ``runner_up``, ``margin`` (runner-up / best, >= 1)
-            and ``tie`` (the two cannot be told apart on their samples). Dispatchers (``auto``)
-            do not compete.
+            ``peak_bytes`` / ``gflops``), ``runner_up``, ``margin`` (runner-up / best, >= 1),
+            ``tie`` (the two cannot be told apart) and ``decided`` (a method is named, no tie).
+            Times are ranked by :func:`convbench.fastest.fastest`, the rule every command
+            uses; dispatchers (``auto``) do not compete.
 
         Raises
         ------

@@ -29,10 +29,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter
-from scipy.stats import mannwhitneyu
 
 from .cases import CASE_KEYS, FACET_KEYS
 from .errors import ResultsError
+from .fastest import ALLOCATOR, DISPATCHER_FAMILY, allocators, fastest
 from .measure.memory import MEMORY_RESOLUTION_BYTES
 from .results import DEFAULT_ALLOCATOR, read_meta, read_rows
 
@@ -83,12 +83,8 @@ PALETTE: tuple[str, ...] = (
     "#DDCC77",
 )
 
-#: p-value above which two methods' samples count as indistinguishable (Mann–Whitney U).
-TIE_P_VALUE = 0.05
 #: Relative difference under which two memory figures count as a tie (memory has no samples).
 MEMORY_TIE_REL = 0.01
-#: Results column naming the malloc configuration a row was measured under (old CSVs lack it).
-ALLOCATOR = "allocator"
 #: glibc with its thresholds fixed by ``mallopt``.
 STEADY_ALLOCATOR = "steady"
 
@@ -149,7 +145,7 @@ class FacetGrid(_FacetAxes):
     inputs, kernels : the swept (h, w) sizes along x and y, sorted.
     methods : the methods drawn, in :func:`method_order`.
     contenders : the methods ranked for ``fastest`` / ``runner_up``: all but dispatchers
-        (family ``auto``), which only repeat the method they pick (all, if nothing else is left).
+        (family ``auto``), which only repeat the method they pick.
     values : method -> float array (ny, nx); NaN where the method has no ``ok`` value.
     unvalued : method -> bool array (ny, nx); an ``ok`` row without a usable value (an old CSV's
         ``peak_bytes`` of 0 or nothing): drawn at the colour floor, never ranked.
@@ -158,11 +154,12 @@ class FacetGrid(_FacetAxes):
     measured : bool (ny, nx): some method has a row for the cell (False = infeasible / not swept).
     fastest : int (ny, nx): index into ``methods`` of the best value, -1 where nobody has one or
         where the cell is ``undecided``.
-    undecided : bool (ny, nx): a contender's row is ``ok`` but ``unvalued``, so nobody is named.
+    undecided : bool (ny, nx): a contender's row is ``ok`` but has no value, so nobody is named.
     runner_up : int (ny, nx): index of the second best, -1 where fewer than two have a value.
     margin : float (ny, nx): runner-up value / best value for lower-is-better metrics (best /
         runner-up for gflops), so always >= 1; NaN without a runner-up.
-    tie : bool (ny, nx): best and runner-up cannot be told apart (see :func:`is_tie`).
+    tie : bool (ny, nx): best and runner-up cannot be told apart (times:
+        :func:`convbench.fastest.fastest`; memory: :func:`memory_tie`).
     vmin, vmax : the shared colour range of every method panel.
     """
 
@@ -263,16 +260,6 @@ def load(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     return read_rows(path), read_meta(path)
 
 
-def allocators(df: pd.DataFrame) -> pd.Series:
-    """The allocator of every row: the ``allocator`` column, ``DEFAULT_ALLOCATOR`` where it is
-    missing or empty (old CSVs were all measured under glibc's own malloc)."""
-    if ALLOCATOR not in df.columns:
-        return pd.Series(DEFAULT_ALLOCATOR, index=df.index, dtype=object)
-    raw = df[ALLOCATOR].astype(object)
-    text = raw.where(raw.notna(), "").astype(str).str.strip()
-    return text.where(text != "", DEFAULT_ALLOCATOR)
-
-
 def metric_values(df: pd.DataFrame, metric: Metric) -> pd.Series:
     """The numbers ``metric`` draws, one per row (NaN where there is none).
 
@@ -338,7 +325,7 @@ def facet_grids(
 
 
 #: Columns of :func:`winners` besides the case keys, the allocator and the metric's column.
-WINNER_COLUMNS = ("method", "runner_up", "margin", "tie")
+WINNER_COLUMNS = ("method", "runner_up", "margin", "tie", "decided")
 
 
 def winners(
@@ -349,9 +336,10 @@ def winners(
     One row per (case, allocator) that has rows: ``CASE_KEYS``, ``allocator``, ``method`` (the
     best: least time or memory, most GFLOP/s; ``""`` when no method has a value), the metric's
     column (``time_median_s``, ``peak_bytes`` or ``gflops``) of that method, ``runner_up``,
-    ``margin`` (runner-up / best, >= 1; NaN without a runner-up) and ``tie`` (the two cannot be
-    told apart: :func:`is_tie`). Dispatchers (family ``auto``) do not compete. Cost: as
-    :func:`facet_grids`.
+    ``margin`` (runner-up / best, >= 1; NaN without a runner-up), ``tie`` (the two cannot be
+    told apart) and ``decided`` (a method is named and it is no tie). Times are ranked by
+    :func:`convbench.fastest.fastest`, memory by :func:`memory_tie`; dispatchers (family
+    ``auto``) do not compete. Cost: as :func:`facet_grids`.
     """
     column = METRICS[metric].column if metric in METRICS else metric
     rows = []
@@ -375,6 +363,7 @@ def winners(
                     "runner_up": grid.methods[second] if second >= 0 else "",
                     "margin": float(grid.margin[y, x]),
                     "tie": bool(grid.tie[y, x]),
+                    "decided": bool(best >= 0 and not grid.tie[y, x]),
                 }
             )
     names = [*CASE_KEYS, "allocator", "method", column, *WINNER_COLUMNS[1:]]
@@ -414,13 +403,12 @@ def _grid(part: pd.DataFrame, facet: dict, allocator: str, metric: Metric, per: 
     for s in status.values():
         measured |= s != ""
     families = part.groupby("method")["family"].first()
-    contenders = [m for m in methods if families.get(m) != "auto"] or methods
-    undecided = np.logical_or.reduce([unvalued[m] for m in contenders])
-    fastest, runner_up, margin, tie = _rank(methods, contenders, values, samples, metric)
-    for ranked in (fastest, runner_up):
-        ranked[undecided] = -1
-    margin[undecided] = np.nan
-    tie[undecided] = False
+    contenders = [m for m in methods if families.get(m) != DISPATCHER_FAMILY]
+    if metric.name == "memory":
+        fastest_, runner_up, margin, tie, undecided = _rank_memory(methods, contenders, values,
+                                                                   unvalued)  # fmt: skip
+    else:  # GFLOP/s is flops / time of one case: the fastest method has the most
+        fastest_, runner_up, margin, tie, undecided = _rank_time(part, methods, xi, yi)
     finite = np.concatenate([v[np.isfinite(v)] for v in values.values()])
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (1.0, 10.0)
     if vmin == vmax:  # one distinct value: widen so LogNorm has a range
@@ -439,7 +427,7 @@ def _grid(part: pd.DataFrame, facet: dict, allocator: str, metric: Metric, per: 
         status=status,
         samples=samples,
         measured=measured,
-        fastest=fastest,
+        fastest=fastest_,
         undecided=undecided,
         runner_up=runner_up,
         margin=margin,
@@ -449,48 +437,66 @@ def _grid(part: pd.DataFrame, facet: dict, allocator: str, metric: Metric, per: 
     )
 
 
-def _rank(
+def _rank_time(
+    part: pd.DataFrame, methods: list[str], xi: dict, yi: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Winner, runner-up, margin, tie and undecided arrays, as :func:`convbench.fastest.fastest`
+    ranks each cell."""
+    shape = (len(yi), len(xi))
+    best, second = np.full(shape, -1), np.full(shape, -1)
+    margin, tie, undecided = np.full(shape, np.nan), np.zeros(shape, bool), np.zeros(shape, bool)
+    for cell in fastest(part).itertuples(index=False):
+        y, x = (
+            yi[(int(cell.kernel_h), int(cell.kernel_w))],
+            xi[(int(cell.input_h), int(cell.input_w))],
+        )
+        best[y, x] = methods.index(cell.method) if cell.method else -1
+        second[y, x] = methods.index(cell.runner_up) if cell.runner_up else -1
+        margin[y, x], tie[y, x], undecided[y, x] = cell.margin, cell.tie, cell.undecided
+    return best, second, margin, tie, undecided
+
+
+def _rank_memory(
     methods: list[str],
     contenders: list[str],
     values: dict[str, np.ndarray],
-    samples: dict[str, np.ndarray],
-    metric: Metric,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    unvalued: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    shape = next(iter(values.values())).shape
+    if not contenders:
+        none = np.full(shape, -1)
+        return (
+            none,
+            none.copy(),
+            np.full(shape, np.nan),
+            np.zeros(shape, bool),
+            np.zeros(shape, bool),
+        )
     stack = np.stack([values[m] for m in contenders])  # (contenders, ny, nx)
-    # Sort so that the best comes first; NaN (no value) always sorts last.
-    key = stack if metric.lower_is_better else -stack
-    order = np.argsort(np.where(np.isnan(key), np.inf, key), axis=0, kind="stable")
+    # Sort so that the least comes first; NaN (no value) always sorts last.
+    order = np.argsort(np.where(np.isnan(stack), np.inf, stack), axis=0, kind="stable")
     order = np.array([methods.index(m) for m in contenders])[order]  # back to indices of methods
     count = np.isfinite(stack).sum(axis=0)
-    fastest = np.where(count >= 1, order[0], -1)
+    best = np.where(count >= 1, order[0], -1)
     runner_up = np.where(count >= 2, order[1] if len(contenders) > 1 else -1, -1)
-    margin = np.full(count.shape, np.nan)
-    tie = np.zeros(count.shape, dtype=bool)
+    margin = np.full(shape, np.nan)
+    tie = np.zeros(shape, dtype=bool)
     for y, x in zip(*np.nonzero(count >= 2), strict=True):
-        best, second = methods[fastest[y, x]], methods[runner_up[y, x]]
-        a, b = values[best][y, x], values[second][y, x]
-        tie[y, x] = is_tie(metric, a, b, samples[best][y, x], samples[second][y, x])
-        if metric.name == "memory":  # a ratio of figures under the resolution would be noise
-            a, b = max(a, MEMORY_RESOLUTION_BYTES), max(b, MEMORY_RESOLUTION_BYTES)
-        margin[y, x] = b / a if metric.lower_is_better else a / b
-    return fastest, runner_up, margin, tie
+        a, b = values[methods[best[y, x]]][y, x], values[methods[runner_up[y, x]]][y, x]
+        tie[y, x] = memory_tie(a, b)
+        # A ratio of figures under the resolution would be noise.
+        margin[y, x] = max(b, MEMORY_RESOLUTION_BYTES) / max(a, MEMORY_RESOLUTION_BYTES)
+    undecided = np.logical_or.reduce([unvalued[m] for m in contenders])
+    best[undecided], runner_up[undecided], margin[undecided] = -1, -1, np.nan
+    tie[undecided] = False
+    return best, runner_up, margin, tie, undecided
 
 
-def is_tie(metric: Metric, a: float, b: float, samples_a: list, samples_b: list) -> bool:
-    """Whether two cells' values cannot be told apart.
-
-    Timings (and gflops, which derive from them) use a two-sided Mann–Whitney U test on the raw
-    samples (p > ``TIE_P_VALUE``); with fewer than 3 samples each they are never called a tie.
-    Memory has no samples: a tie is a difference within ``MEMORY_RESOLUTION_BYTES`` or within
-    ``MEMORY_TIE_REL`` of the larger figure, whichever is larger.
-    """
-    if metric.name == "memory":
-        return abs(a - b) <= max(MEMORY_RESOLUTION_BYTES, MEMORY_TIE_REL * max(a, b))
-    if len(samples_a) < 3 or len(samples_b) < 3:
-        return False
-    if len(set(samples_a) | set(samples_b)) == 1:
-        return True
-    return bool(mannwhitneyu(samples_a, samples_b, alternative="two-sided").pvalue > TIE_P_VALUE)
+def memory_tie(a: float, b: float) -> bool:
+    """Whether two memory figures cannot be told apart: they differ by at most
+    ``MEMORY_RESOLUTION_BYTES`` or ``MEMORY_TIE_REL`` of the larger, whichever is larger
+    (memory has no samples; times are judged by :func:`convbench.fastest.fastest`)."""
+    return abs(a - b) <= max(MEMORY_RESOLUTION_BYTES, MEMORY_TIE_REL * max(a, b))
 
 
 @dataclass

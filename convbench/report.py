@@ -305,7 +305,8 @@ def crossovers(grid: plot.FacetGrid) -> list[str]:
 
 def slowdowns(grid: plot.FacetGrid) -> dict[str, np.ndarray]:
     """Per method, its time / the per-cell best time (NaN where it has no time)."""
-    best = np.fmin.reduce([grid.values[m] for m in grid.contenders])
+    shape = (len(grid.kernels), len(grid.inputs))
+    best = np.fmin.reduce([np.full(shape, np.nan)] + [grid.values[m] for m in grid.contenders])
     return {m: grid.values[m] / best for m in grid.methods}
 
 

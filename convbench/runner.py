@@ -57,6 +57,7 @@ from .measure.worker import (
     TimeRequest,
     WorkerFailed,
     Workers,
+    optional_preload,
     worker_cpus,
 )
 from .progress import Bar, progress_bar
@@ -589,7 +590,11 @@ def run_sweep(
     summary = RunSummary(output, cells=len(sweep.cases), methods=len(sweep.methods))
     t0 = time.perf_counter()
     own_workers = workers is None
-    workers = workers or Workers(threads=sweep.threads, cpus=worker_cpus(sweep.cpu, sweep.threads))
+    workers = workers or Workers(
+        threads=sweep.threads,
+        cpus=worker_cpus(sweep.cpu, sweep.threads),
+        preload=optional_preload(e.method for e in sweep.methods),
+    )
     meta = sidecar(sweep, utc_now(), workers, read_meta(output) if resume else None)
     meta.update(extra_meta or {})
     budget = Budget(sweep.time_budget_s)

@@ -89,3 +89,16 @@ def gated(x, kernel, stride, padding):
     while gate and os.path.exists(gate):
         time.sleep(0.01)
     return good(x, kernel, stride, padding)
+
+
+def torch_preloaded(x, kernel, stride, padding):
+    """Correct, but raises unless torch was imported before the call, with one intra-op thread
+    (what a fork server that preloads torch for a one-thread sweep gives its workers)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        raise RuntimeError("torch was not imported before the call")
+    if torch.get_num_threads() != 1:
+        raise RuntimeError(f"torch runs {torch.get_num_threads()} intra-op threads, not 1")
+    return good(x, kernel, stride, padding)

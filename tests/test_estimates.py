@@ -3,7 +3,8 @@
 Measured as the runner measures it (:func:`convbench.measure.memory.peak_of_call` in a fresh
 worker: the larger of the resident-set high-water mark and tracemalloc's peak, so numpy buffers
 and native scratch such as pocketfft's both count). The estimate must cover the peak and stay
-within 10 % of it, at two realistic cells per method (float64, and float32 with padding).
+within 10 % of it, at two realistic cells per method (float64, and float32 with padding); a
+method in ``LOOSE`` has a wider, documented bound at some cells.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 from convbench import available_methods
 from convbench.cases import Case
 from convbench.measure.memory import MemoryResult
-from convbench.measure.worker import MemoryRequest, Target, Workers
+from convbench.measure.worker import MemoryRequest, Target, Workers, optional_preload
 from convbench.methods import get_method
 
 #: How far above the measured peak an estimate may be.
@@ -41,8 +42,14 @@ OWN_CELLS = {
         Case((48, 48), (7, 7), 0, (1, 1), (2, 2), "float32"),
     ),
 }
-#: torch's allocator and oneDNN scratch were not measured where these estimates were fitted.
-NOT_FITTED = {"torch"}
+#: Methods whose estimate is a looser bound at some cells: the largest estimate / peak allowed.
+#: torch computes float64 (and ints) with its im2col convolution, whose patch matrix the
+#: estimate counts (within 10 %: x1.005 and x1.04 measured at the float64 cells), but hands
+#: float32 to oneDNN, whose kernel (and scratch: the input re-laid out with its channels padded
+#: to 8 or 16, or nothing at all) depends on the shape and the CPU. The estimate keeps the im2col
+#: figure there, so it still covers the peak: measured x10.2 (300x260x3 * 9x7) and x12.4
+#: (200x180x3 * 9x7, 2.2 MB peak) above it, and x23 at 200x200x3 * 15x15 s3 (0.5 MB peak).
+LOOSE = {"torch": {"float32": 16.0}}
 
 
 def cells(name: str) -> tuple[Case, ...]:
@@ -59,8 +66,21 @@ def workers():
         yield w
 
 
-@pytest.mark.parametrize("name", [m for m in available_methods() if m not in NOT_FITTED])
-def test_estimate_covers_one_call_within_ten_percent(name, workers):
+@pytest.fixture(scope="module")
+def torch_workers():
+    # As the runner measures a sweep with torch: torch imported by the fork server.
+    with Workers(preload=optional_preload([get_method("torch")])) as w:
+        yield w
+
+
+def over(name: str, case: Case) -> float:
+    """How far above the peak the estimate of ``name`` may be at ``case``."""
+    return LOOSE.get(name, {}).get(case.dtype, OVER)
+
+
+@pytest.mark.parametrize("name", available_methods())
+def test_estimate_covers_one_call_within_ten_percent(name, request):
+    workers = request.getfixturevalue("torch_workers" if name == "torch" else "workers")
     for case in cells(name):
         estimate = get_method(name).estimate_bytes(case)
         found = workers.run(MemoryRequest(Target(case, name), call_s=0.05))
@@ -69,7 +89,7 @@ def test_estimate_covers_one_call_within_ten_percent(name, workers):
             assert found.tracemalloc_bytes <= estimate, case.label()
             continue
         peak = found.peak_bytes
-        assert peak <= estimate <= OVER * peak, (
+        assert peak <= estimate <= over(name, case) * peak, (
             f"{name} on {case.label()}: estimate {estimate} B, peak {peak} B "
             f"(x{estimate / peak:.3f}; RSS {found.rss_bytes}, "
             f"tracemalloc {found.tracemalloc_bytes})"

@@ -259,3 +259,28 @@ def test_restart_gives_a_new_server_that_answers_ready(monkeypatch):
         first = w._server.pid
         w.restart()
         assert w._server.pid == first and "one fork server" in w.method
+
+
+def test_a_sweep_with_a_torch_method_preloads_torch():
+    pytest.importorskip("torch")
+    from convbench.measure.worker import optional_preload
+    from convbench.methods import get_method
+
+    assert optional_preload([get_method("fft"), get_method("torch")]) == ("torch",)
+    assert optional_preload([get_method("fft")]) == ()
+
+
+def test_preloaded_torch_keeps_the_thread_count_and_is_not_imported_per_worker():
+    pytest.importorskip("torch")
+    x, k = case_inputs(CASE, 0)
+    check = Check(reference(x, k, CASE.stride, CASE.padding), 1e-9)
+    with Workers(threads=1, preload=("torch",)) as w:
+        assert "torch preloaded" in w.method
+        ok = w.run(CheckRequest(Target(CASE, "cbtest_methods:torch_preloaded"), check))
+        assert isinstance(ok, Checked), ok
+        preloaded = w.run(CheckRequest(Target(CASE, "torch"), check))
+    with Workers(threads=1) as w:
+        plain = w.run(CheckRequest(Target(CASE, "torch"), check))
+    assert isinstance(preloaded, Checked) and isinstance(plain, Checked)
+    # The first call of a plain worker imports torch (a second or more); a preloaded one does not.
+    assert preloaded.first_call_s < plain.first_call_s / 2

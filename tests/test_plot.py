@@ -429,11 +429,10 @@ def test_memory_ties_within_the_resolution(tmp_path):
     mib = 1 << 20
     res = plot.MEMORY_RESOLUTION_BYTES
     assert res == 64 * 1024
-    memory = plot.METRICS["memory"]
-    assert plot.is_tie(memory, mib, mib + res, [], [])
-    assert not plot.is_tie(memory, mib, mib + res + 1, [], [])
-    assert not plot.is_tie(memory, 1000, res + 2000, [], [])
-    assert plot.is_tie(memory, 1000 * mib, 1005 * mib, [], []), "1% of the larger is wider"
+    assert plot.memory_tie(mib, mib + res)
+    assert not plot.memory_tie(mib, mib + res + 1)
+    assert not plot.memory_tie(1000, res + 2000)
+    assert plot.memory_tie(1000 * mib, 1005 * mib), "1% of the larger is wider"
     csv = memory_csv(tmp_path, {"a": 5 * mib, "b": 5 * mib + 40_000, "c": 50 * mib})
     (g,) = plot.facet_grids(plot.load(csv)[0], "memory")
     assert g.tie.all()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib.util
 import math
 import os
 import pickle
@@ -35,6 +36,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -60,6 +62,11 @@ PRELOAD = (
     "convbench.measure.memory",
     "convbench.verify",
 )
+#: Environment variable naming more modules (comma-separated) the fork server imports.
+PRELOAD_ENV = "CONVBENCH_PRELOAD"
+#: Optional libraries a sweep's methods import on their first call, preloaded when one of its
+#: methods comes from them (its ``origin`` names the module) and the library is installed.
+OPTIONAL_PRELOAD = ("torch",)
 
 
 @dataclass(frozen=True)
@@ -447,6 +454,9 @@ def serve(fork: bool = True) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     for name in PRELOAD:
         __import__(name)
+    # Before pinning: pinned_threads sets torch's intra-op threads when torch is imported. Only
+    # imported, never run here: an OpenMP pool started before fork would hang the children.
+    _preload_extra(os.environ.get(PRELOAD_ENV, ""))
     cpus = os.environ.get("CONVBENCH_CPUS")
     if cpus and hasattr(os, "sched_setaffinity"):  # children inherit the server's CPU set
         os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
@@ -474,7 +484,27 @@ def serve(fork: bool = True) -> None:
             return
 
 
+def _preload_extra(names: str) -> None:
+    for name in filter(None, names.split(",")):
+        # A library that fails to import fails in the worker of the method that needs it,
+        # where it becomes that method's row.
+        with contextlib.suppress(ImportError):
+            __import__(name)
+
+
 # --------------------------------------------------------------------------- in the parent
+
+
+def optional_preload(methods: Iterable[object]) -> tuple[str, ...]:
+    """The modules of ``OPTIONAL_PRELOAD`` that ``methods`` (objects with an ``origin``) come
+    from and that are installed: the fork server imports them once, instead of every worker of
+    such a method (torch: ~1-2 s each)."""
+    origins = " ".join(str(getattr(m, "origin", "")) for m in methods)
+    return tuple(
+        name
+        for name in OPTIONAL_PRELOAD
+        if name in origins and importlib.util.find_spec(name) is not None
+    )
 
 
 def worker_cpus(setting: str | int, threads: int = 1) -> tuple[int, ...]:
@@ -520,7 +550,8 @@ class Workers:
     directory, so they see what it sees. ``pythonpath`` replaces that path and ``cwd`` the
     working directory (``gate --base`` points both into a checkout of another commit, whose
     modules then win); ``log`` appends the servers' stderr to that file instead of sharing this
-    process's, and a server that dies is reported with the file's last line.
+    process's, and a server that dies is reported with the file's last line. ``preload``
+    names more modules the fork server imports (see :func:`optional_preload`).
     """
 
     threads: int = 1
@@ -529,6 +560,7 @@ class Workers:
     pythonpath: tuple[str, ...] | None = None
     cwd: str | None = None
     log: str | None = None
+    preload: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self._server: subprocess.Popen | None = None
@@ -537,13 +569,15 @@ class Workers:
     def method(self) -> str:
         if not self.fork:
             return "new process per request"
+        preloaded = f", {' and '.join(self.preload)} preloaded" if self.preload else ""
         if one_server():
-            return f"one fork server for all rounds ({ONE_SERVER_ENV}=1: layouts shared)"
-        return "fork server, a new one per round"
+            return f"one fork server for all rounds ({ONE_SERVER_ENV}=1: layouts shared{preloaded})"
+        return f"fork server, a new one per round{preloaded}"
 
     def _start(self) -> subprocess.Popen:
         env = {**os.environ, **thread_env(self.threads), "CONVBENCH_THREADS": str(self.threads)}
         env["CONVBENCH_CPUS"] = ",".join(map(str, self.cpus))
+        env[PRELOAD_ENV] = ",".join(self.preload)
         path = self.pythonpath
         if path is None:
             path = tuple(p or os.getcwd() for p in sys.path)
