@@ -18,6 +18,10 @@ and includes native scratch where that is larger. Its resolution is
 :data:`MEMORY_RESOLUTION_BYTES`: two peaks closer than that count as equal. Where
 ``/proc/self/clear_refs`` is not writable (not Linux, some containers) only tracemalloc's figure
 is left and ``note`` says so.
+
+Methods that keep scratch buffers between calls (:mod:`convbench.methods._workspace`) would
+allocate nothing in a measured call after the warm-up: the workspaces are cleared right before
+each measured call, so its peak includes them (they stay resident in a user's process anyway).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..methods import _workspace
 from .allocator import mallopt
 
 #: Blocks at least this large are mapped (and so seen by VmHWM) in the memory worker.
@@ -76,6 +81,7 @@ def hwm_resettable() -> bool:
 
 
 def _rss_peak(call: Callable[[], object]) -> int:
+    _workspace.clear()
     rss_before = _status_kib("VmRSS")
     _CLEAR_REFS.write_text("5")
     out = call()
@@ -86,6 +92,7 @@ def _rss_peak(call: Callable[[], object]) -> int:
 
 
 def _traced_peak(call: Callable[[], object]) -> int:
+    _workspace.clear()
     tracemalloc.start()
     try:
         out = call()
@@ -100,6 +107,9 @@ def peak_of_call(
     call: Callable[[], object], call_s: float, *, resettable: bool | None = None
 ) -> MemoryResult:
     """Measure ``call()``: RSS high-water mark in one call, tracemalloc's peak in another.
+
+    The calling thread's method workspaces are cleared before each of the two calls, so reused
+    scratch counts in the peak as it did in the first call of the process.
 
     ``call_s`` (the call's time, from timing) decides whether a warm-up call and the
     tracemalloc call are affordable; ``resettable`` overrides :func:`hwm_resettable` (tests).
