@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
 TABLE_SCHEMA = 1
 TABLE_NAME = "auto_table.json"
-#: Methods the table never recommends.
-NEVER_CHOSEN = frozenset({"auto"})
+#: Methods the table never recommends: ``auto`` itself, and ``torch``, a peer whose first call
+#: imports torch (~1 s, hundreds of MiB) into the user's process.
+NEVER_CHOSEN = frozenset({"auto", "torch"})
 NEIGHBOURS = 4
 
 FEATURES: tuple[str, ...] = (

@@ -14,7 +14,7 @@ from convbench.cases import Case
 from convbench.cli import app
 from convbench.errors import ConfigError, Unsupported
 from convbench.methods import auto, registered
-from convbench.results import RowWriter, make_row
+from convbench.results import RowWriter, make_row, read_rows
 
 CASES = [
     Case((32, 32), (3, 3)),
@@ -74,7 +74,6 @@ def test_tune_writes_to_the_user_cache_by_default(tmp_path):
 
 def test_table_round_trips(tmp_path):
     csv = _table_from(_synthetic(["windows-tensordot"] * 3), tmp_path)
-    from convbench.results import read_rows
 
     table = advise.build_table(read_rows(csv))
     again = advise.load_table(advise.save_table(table, tmp_path / "a.json"))
@@ -223,3 +222,31 @@ def test_tune_from_a_csv_without_usable_rows_exits_2(tmp_path):
     result = CliRunner().invoke(app, ["tune", "--from", str(path), "-o", str(tmp_path / "t.json")])
     assert result.exit_code == 2
     assert "no usable rows" in result.output
+
+
+def test_each_dtype_has_its_own_model(tmp_path):
+    # int64 ranks methods differently (numpy's integer matmul has no BLAS): a float64-only
+    # table would send int64 cases to float64's winner.
+    case64 = Case((64, 64), (9, 9), 5, (2, 2))
+    case_int = Case((64, 64), (9, 9), 5, (2, 2), dtype="int64")
+    times = {
+        case64: {"windows-tensordot": 1e-4, "shift-add-strided": 1e-3},
+        case_int: {"windows-tensordot": 1e-3, "shift-add-strided": 1e-4},
+    }
+    table = advise.build_table(read_rows(_table_from(times, tmp_path)))
+    assert advise.choose(case64, registered(), None, table)[0].method == "windows-tensordot"
+    assert advise.choose(case_int, registered(), None, table)[0].method == "shift-add-strided"
+
+
+def test_auto_never_runs_torch_even_where_it_was_fastest(tmp_path):
+    path = tmp_path / "t.csv"
+    with RowWriter(path) as w:
+        for method, t in (("torch", 1e-5), ("shift-add-strided", 1e-3)):
+            w.write(make_row(CASES[0], method, "library", "ok", time_median_s=t, cpu_median_s=t))
+    table = advise.build_table(read_rows(path))
+    fake_torch = registered()["shift-add-strided"].__class__(
+        "torch", "library", "torch", lambda *a: None, lambda case: 0
+    )
+    methods = {**registered(), "torch": fake_torch}
+    ranked = advise.choose(CASES[0], methods, None, table)
+    assert [c.method for c in ranked] == ["shift-add-strided"]
