@@ -74,7 +74,6 @@ def test_tune_writes_to_the_user_cache_by_default(tmp_path):
 
 def test_table_round_trips(tmp_path):
     csv = _table_from(_synthetic(["windows-tensordot"] * 3), tmp_path)
-
     table = advise.build_table(read_rows(csv))
     again = advise.load_table(advise.save_table(table, tmp_path / "a.json"))
     assert again.models.keys() == table.models.keys()
