@@ -2,6 +2,7 @@
 
     python benchmarks/bench_auto.py [configs/bench-auto.yaml]       # measure, then report
     python benchmarks/bench_auto.py --from results/bench-auto.csv   # report on rows measured before
+    python benchmarks/bench_auto.py --from all.csv auto-again.csv    # later files replace rows
 
 The sweep runs through `convbench run` itself: every (cell, method) in fresh worker processes
 forked from a new server each round, glibc's default allocator, 1 BLAS/FFT thread, methods of a
@@ -146,6 +147,13 @@ def gflops_lines(rows: pd.DataFrame, peak: float | None) -> list[str]:
     return lines
 
 
+def latest_rows(paths: list[Path]) -> pd.DataFrame:
+    """The rows of ``paths``; where several files have a (cell, method), the last file's row."""
+    rows = pd.concat([read_rows(p) for p in paths], ignore_index=True)
+    keys = [k for k in KEYS if k in rows.columns] + ["method"]
+    return rows.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
+
+
 def report(rows: pd.DataFrame, peak: float | None) -> list[str]:
     """Every dtype's acceptance lines, then the GFLOP/s lines."""
     times = cell_times(rows)
@@ -160,16 +168,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", default="configs/bench-auto.yaml")
     parser.add_argument("-o", "--output", default="results/bench-auto.csv")
-    parser.add_argument("--from", dest="source", help="report on this CSV, measure nothing")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        nargs="+",
+        help="report on these CSVs, measure nothing; a row of a later file replaces the same "
+        "(cell, method) of an earlier one (e.g. auto re-measured after a refit)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     args = parser.parse_args(argv)
-    csv = Path(args.source or args.output)
+    csvs = [Path(p) for p in args.source or [args.output]]
     if not args.source:
         run_config(
-            args.config, output=csv, resume=args.resume, overwrite=not args.resume, progress=True
+            args.config,
+            output=csvs[0],
+            resume=args.resume,
+            overwrite=not args.resume,
+            progress=True,
         )
-    peak = read_meta(csv).get("gemm_peak_gflops")
-    print("\n".join(report(read_rows(csv), peak)))
+    peak = read_meta(csvs[0]).get("gemm_peak_gflops")
+    print("\n".join(report(latest_rows(csvs), peak)))
     return 0
 
 

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -49,6 +50,7 @@ FEATURES: tuple[str, ...] = (
     "output",  # Ho * Wo outputs
     "tap_planes",  # T passes over the output (shift-add)
     "macs",  # useful multiply-adds: Ho * Wo * T * C
+    "wide_macs",  # multiply-adds over a "wide" output of Wo + (kw - 1) // sw columns (phase grids)
     "all_macs",  # multiply-adds of every stride-1 output (compute, then sub-sample)
     "fft_full",  # C * N log2 N at the full linear-correlation size
     "fft_poly",  # sh * sw * C * N log2 N at the polyphase size
@@ -75,6 +77,7 @@ def cost_features(case: Case) -> np.ndarray:
             ho * wo,
             taps * ho * wo,
             ho * wo * taps * c,
+            ho * (wo + (kw - 1) // sw) * taps * c,
             (hp - kh + 1) * (wp - kw + 1) * taps * c,
             c * full * math.log2(full + 1),
             sh * sw * c * poly * math.log2(poly + 1),
@@ -352,10 +355,19 @@ _DEFAULT: dict[str, Table] = {}
 
 
 def default_table() -> Table:
-    """The user's tuned table when there is one, else the table shipped with the package."""
+    """The user's tuned table when there is one (and it loads), else the table shipped with the
+    package; a user table that does not load (e.g. tuned by an older convbench) is reported by a
+    warning."""
     if "table" not in _DEFAULT:
         user = user_table_path()
-        _DEFAULT["table"] = load_table(user if user.is_file() else shipped_table_path())
+        table = None
+        if user.is_file():
+            try:
+                table = load_table(user)
+            except ConfigError as e:
+                # A table tuned by an older convbench (other features) must not break `auto`.
+                warnings.warn(f"{e}; using the shipped table meanwhile", stacklevel=2)
+        _DEFAULT["table"] = table or load_table(shipped_table_path())
     return _DEFAULT["table"]
 
 

@@ -249,3 +249,16 @@ def test_auto_never_runs_torch_even_where_it_was_fastest(tmp_path):
     methods = {**registered(), "torch": fake_torch}
     ranked = advise.choose(CASES[0], methods, None, table)
     assert [c.method for c in ranked] == ["shift-add-strided"]
+
+
+def test_a_stale_user_table_falls_back_to_the_shipped_one_with_a_warning(tmp_path):
+    stale = tmp_path / "cache" / "convbench" / "auto_table.json"
+    stale.parent.mkdir(parents=True)
+    doc = json.loads(advise.shipped_table_path().read_text())
+    doc["features"] = doc["features"][:-1]  # as a table tuned by an older convbench
+    stale.write_text(json.dumps(doc))
+    with pytest.warns(UserWarning, match="other features.*shipped table"):
+        table = advise.default_table()
+    assert table.models.keys() == advise.load_table(advise.shipped_table_path()).models.keys()
+    x = np.arange(64.0).reshape(8, 8)
+    assert correlate(x, np.ones((3, 3)), method="auto").shape == (6, 6)

@@ -79,3 +79,12 @@ def test_each_dtype_is_judged_on_its_own_cells():
     assert "best anchor / auto (speed-up): median 0.50x, worst 0.50x (1 cells)" in lines[i64:]
     # GFLOP/s of the direct family over both dtypes: 1/1 and 1/2 per second... max 1.0 of 10.
     assert "best direct family GFLOP/s: median 0.5, max 0.5 (5% of the GEMM peak)" in lines
+
+
+def test_a_later_file_replaces_the_rows_it_has(tmp_path, monkeypatch):
+    first = _rows({(16, 0): {"auto": 4.0, "shift-add": 2.0}})
+    again = _rows({(16, 0): {"auto": 1.0}})
+    monkeypatch.setattr(bench_auto, "read_rows", lambda p: {"a": first, "b": again}[p.name])
+    rows = bench_auto.latest_rows([tmp_path / "a", tmp_path / "b"])
+    got = sorted(zip(rows["method"], rows["cpu_median_s"], strict=True))
+    assert got == [("auto", 1.0), ("shift-add", 2.0)]
