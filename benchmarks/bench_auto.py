@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from convbench.advise import fit_times
 from convbench.launch import run_config
 from convbench.results import read_meta, read_rows
 
@@ -67,9 +68,7 @@ def cell_times(rows: pd.DataFrame) -> pd.DataFrame:
     DataFrame indexed by the cell keys (:data:`KEYS`), NaN where a method has no ``ok`` row.
     """
     ok = rows[rows["status"] == "ok"].copy()
-    cpu = pd.to_numeric(ok["cpu_median_s"], errors="coerce")
-    wall = pd.to_numeric(ok["time_median_s"], errors="coerce")
-    ok["t"] = cpu.where(cpu > 0, wall)
+    ok["t"] = fit_times(ok)
     keys = [k for k in KEYS if k in ok.columns]
     return ok.pivot_table(index=keys, columns="method", values="t", aggfunc="median")
 

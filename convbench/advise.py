@@ -205,6 +205,14 @@ def _fit(cases: list[Case], times: np.ndarray) -> MethodModel:
     )
 
 
+def fit_times(rows: pd.DataFrame) -> pd.Series:
+    """The time a table is fitted on, per row: the median CPU time where recorded (robust to a
+    busy machine with one thread), else the median wall time."""
+    cpu = pd.to_numeric(rows["cpu_median_s"], errors="coerce")
+    wall = pd.to_numeric(rows["time_median_s"], errors="coerce")
+    return cpu.where(cpu > 0, wall)
+
+
 def build_table(rows: pd.DataFrame, source: Iterable[str] = ()) -> Table:
     """Fit a table on the ``ok`` rows of plain cases in ``rows`` (a results DataFrame).
 
@@ -218,9 +226,7 @@ def build_table(rows: pd.DataFrame, source: Iterable[str] = ()) -> Table:
     """
     ok = rows[(rows["status"] == "ok") & ~rows["method"].isin(NEVER_CHOSEN)].copy()
     ok = ok[(ok["batch"].fillna(0) == 0) & (ok["filters"].fillna(0) == 0)]
-    cpu = pd.to_numeric(ok["cpu_median_s"], errors="coerce")
-    wall = pd.to_numeric(ok["time_median_s"], errors="coerce")
-    ok["t"] = cpu.where(cpu > 0, wall)
+    ok["t"] = fit_times(ok)
     ok = ok[ok["t"] > 0]
     if ok.empty:
         raise ConfigError("no usable rows (status ok with a positive time) to build a table from")
