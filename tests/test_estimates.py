@@ -16,6 +16,7 @@ from convbench.cases import Case
 from convbench.measure.memory import MemoryResult
 from convbench.measure.worker import MemoryRequest, Target, Workers, optional_preload
 from convbench.methods import get_method
+from convbench.methods._common import HEADER_BYTES, PAGE_BYTES, in_pages
 
 #: How far above the measured peak an estimate may be.
 OVER = 1.10
@@ -99,3 +100,13 @@ def test_estimate_covers_one_call_within_ten_percent(name, request):
 def test_window_cells_are_only_for_methods_that_copy_every_window():
     assert cells("strided-view") == WINDOW_CELLS
     assert cells("fft") == CELLS and cells("windows-einsum") == CELLS
+
+
+@pytest.mark.parametrize("nbytes", [1, 4000, 4096, 1_585_140])
+def test_a_buffer_counts_every_page_it_can_touch(nbytes):
+    # Placed anywhere after its header, a buffer spans at most this many whole pages.
+    worst_start = PAGE_BYTES - 1 + HEADER_BYTES
+    spanned = -(-(worst_start + nbytes) // PAGE_BYTES) * PAGE_BYTES
+    assert in_pages(nbytes) % PAGE_BYTES == 0
+    assert in_pages(nbytes) >= spanned
+    assert in_pages(nbytes) <= nbytes + HEADER_BYTES + 2 * PAGE_BYTES

@@ -86,6 +86,18 @@ BUFFER_ELEMENTS = 8192
 #: numpy's iterator buffers a reduction over several axes (up to 8192 elements per operand);
 #: measured at 40-110 KiB depending on the shapes, so budget a fixed 128 KiB.
 REDUCTION_BUFFERS = 128 * 1024
+#: The resident-set figure counts whole pages.
+PAGE_BYTES = 4096
+#: An allocator's header in front of a buffer (glibc's 16 bytes, numba's meminfo and alignment).
+HEADER_BYTES = 128
+
+
+def in_pages(nbytes: int) -> int:
+    """The most resident memory one ``nbytes`` buffer can add: every page it and its header touch.
+
+    A buffer that does not start on a page boundary touches one page more than its size needs.
+    """
+    return (-(-(nbytes + HEADER_BYTES) // PAGE_BYTES) + 1) * PAGE_BYTES
 
 
 def padded_bytes(case: Case, itemsize: int | None = None) -> int:

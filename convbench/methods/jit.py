@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cases import Case, Pair
-from ._common import CALL_BYTES, output_bytes
+from ._common import CALL_BYTES, in_pages, output_bytes
 from .registry import note_missing, register
 
 #: The method's name, registered or not.
@@ -57,7 +57,8 @@ def estimate_bytes(case: Case) -> int:
 
     ``C * sh * sw * R * M`` grid values (about the padded input; none for a 2D input at stride 1
     without padding), ``(Ho - 1) * M + Wo`` wide outputs, ``T`` taps (value and an 8-byte
-    offset), ``Ho * Wo`` results.
+    offset), ``Ho * Wo`` results; each buffer as the pages it can touch (numba's allocator adds a
+    header and the resident-set figure counts pages: 12 bytes over an exact count failed).
     """
     (ho, wo), (kh, kw), (sh, sw) = case.output_size, case.kernel_size, case.stride
     rows, cols = grid_shape(case)
@@ -66,8 +67,9 @@ def estimate_bytes(case: Case) -> int:
     if _is_plain(case.depth == 0, case.stride, case.padding):
         grids = 0
     wide = ((ho - 1) * cols + wo) * item
-    taps = kh * kw * case.channels * (item + 8)
-    return grids + wide + taps + output_bytes(case) + CALL_BYTES
+    taps = kh * kw * case.channels
+    buffers = (grids, wide, taps * item, taps * 8, output_bytes(case))
+    return sum(in_pages(b) for b in buffers if b) + CALL_BYTES
 
 
 if numba is not None:
