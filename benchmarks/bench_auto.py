@@ -11,7 +11,9 @@ shared; with one thread it is the wall time of a quiet core), the statistic `con
 
 Per dtype it prints `auto` against
 
-- the per-cell best of every registered method (auto excluded): the price of a wrong pick;
+- the per-cell best of every registered method (auto excluded): the price of a wrong pick, from
+  auto's own row and from the row of the method it runs (the same pick without the noise between
+  two rows of one computation: a measure of the decision table alone);
 - the best of the *anchors* (:data:`ANCHORS`): the study's methods and their best-known variants,
   scipy's own choice and torch, i.e. what a user would otherwise write or call;
 - `scipy-auto` on 2D stride-1 cells, and torch.
@@ -24,12 +26,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from convbench.advise import fit_times
+from convbench.cases import Case
+from convbench.fastest import is_tie
 from convbench.launch import run_config
 from convbench.results import read_meta, read_rows
 
@@ -91,8 +95,46 @@ def _label(cell: tuple, keys: list[str]) -> str:
     )
 
 
-def auto_lines(times: pd.DataFrame) -> list[str]:
-    """The acceptance lines of one dtype's cells (``times`` from :func:`cell_times`)."""
+def auto_choice(cell: tuple, keys: list[str]) -> str:
+    """The method ``auto`` runs for ``cell`` here (this install's decision table and methods)."""
+    from convbench.methods.auto import choice
+
+    return choice(Case.from_key({**dict(zip(keys, cell, strict=True)), "batch": 0, "filters": 0}))
+
+
+def _pick_lines(times: pd.DataFrame, best: pd.Series, pick: Callable[[tuple, list[str]], str]):
+    keys = list(times.index.names)
+    picked = pd.Series({cell: pick(cell, keys) for cell in times.index}, dtype=object)
+    runs = pd.Series(
+        {c: times.at[c, m] if m in times else float("nan") for c, m in picked.items()}
+    ).dropna()
+    if runs.empty:
+        return []
+    own = (times.loc[runs.index, "auto"] / runs).sort_values()
+    lines = [_line("the method auto runs / per-cell best", runs / best[runs.index])]
+    lo, hi = own.quantile([0.1, 0.9])
+    lines.append(
+        f"  auto's row / its pick's row (dispatch + noise between two rows): median "
+        f"{own.median():.2f}x, 10-90% {lo:.2f}x..{hi:.2f}x"
+    )
+    return lines
+
+
+def _tie(a: dict | None, b: dict | None, margin: float) -> bool:
+    return is_tie(a or {}, b or {}, margin, cpu=True)
+
+
+def auto_lines(
+    times: pd.DataFrame,
+    rows: dict | None = None,
+    pick: Callable[[tuple, list[str]], str] | None = None,
+) -> list[str]:
+    """The acceptance lines of one dtype's cells (``times`` from :func:`cell_times`).
+
+    ``rows`` (``{(cell, method): row}``) lets a cell where auto is slower than the best anchor be
+    told apart from a tie (:func:`convbench.fastest.is_tie`, on CPU samples); ``pick`` names the
+    method auto runs in a cell (default: none, the line is left out).
+    """
     if "auto" not in times:
         return ["no auto rows"]
     keys = list(times.index.names)
@@ -103,6 +145,8 @@ def auto_lines(times: pd.DataFrame) -> list[str]:
     lines = [_line("auto / per-cell best of every method", vs_best)]
     close = int((vs_best <= 1.10).sum())
     lines.append(f"  auto within 1.10x of the best in {close}/{len(vs_best)} cells")
+    if pick is not None:
+        lines += _pick_lines(times, best, pick)
     anchors = others[[m for m in ANCHORS if m in others]]
     has = anchors.notna().any(axis=1)
     best_anchor = anchors[has].min(axis=1)
@@ -110,9 +154,19 @@ def auto_lines(times: pd.DataFrame) -> list[str]:
     lines.append(_line("best anchor / auto (speed-up)", speedup, min))
     slower = speedup[speedup < 1]
     winners = anchors[has].idxmin(axis=1)
-    lines.append(f"  auto slower than the best anchor in {len(slower)}/{len(speedup)} cells")
+    rows = rows or {}
+    tied = {
+        cell
+        for cell, ratio in slower.items()
+        if _tie(rows.get((cell, winners[cell])), rows.get((cell, "auto")), 1 / ratio)
+    }
+    lines.append(
+        f"  auto slower than the best anchor in {len(slower)}/{len(speedup)} cells, "
+        f"{len(slower) - len(tied)} beyond the noise between processes"
+    )
     for cell, ratio in slower.sort_values().items():
-        lines.append(f"    {_label(cell, keys)}: x{ratio:.2f} vs {winners[cell]}")
+        tie = " (tie)" if cell in tied else ""
+        lines.append(f"    {_label(cell, keys)}: x{ratio:.2f} vs {winners[cell]}{tie}")
     if "scipy-auto" in times:
         scipy = times["scipy-auto"] / times["auto"]
         flat = [
@@ -153,13 +207,25 @@ def latest_rows(paths: list[Path]) -> pd.DataFrame:
     return rows.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
 
 
-def report(rows: pd.DataFrame, peak: float | None) -> list[str]:
-    """Every dtype's acceptance lines, then the GFLOP/s lines."""
+def cell_rows(rows: pd.DataFrame) -> dict:
+    """``{(cell, method): row}`` of the ``ok`` rows, cells keyed as in :func:`cell_times`."""
+    ok = rows[rows["status"] == "ok"]
+    keys = [k for k in KEYS if k in ok.columns]
+    return {(tuple(r[k] for k in keys), r["method"]): r for r in ok.to_dict("records")}
+
+
+def report(
+    rows: pd.DataFrame,
+    peak: float | None,
+    pick: Callable[[tuple, list[str]], str] | None = None,
+) -> list[str]:
+    """Every dtype's acceptance lines, then the GFLOP/s lines (``pick``: see :func:`auto_lines`)."""
     times = cell_times(rows)
+    by_cell = cell_rows(rows)
     lines = []
     for dtype, part in times.groupby(level="dtype"):
         lines.append(f"== {dtype}")
-        lines += auto_lines(part.dropna(axis=1, how="all"))
+        lines += auto_lines(part.dropna(axis=1, how="all"), by_cell, pick)
     return lines + gflops_lines(rows, peak)
 
 
@@ -186,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
         )
     peak = read_meta(csvs[0]).get("gemm_peak_gflops")
-    print("\n".join(report(latest_rows(csvs), peak)))
+    print("\n".join(report(latest_rows(csvs), peak, pick=auto_choice)))
     return 0
 
 

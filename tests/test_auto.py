@@ -214,6 +214,20 @@ def test_tune_measures_a_sweep_with_the_runner(tmp_path):
     assert [c.measured for c in ranked] == [True, True]
 
 
+def test_tune_reads_every_csv_given_and_refuses_a_second_one_without_its_own_from(tmp_path):
+    one = _table_from(_synthetic(["shift-add-strided"] * 3), tmp_path, "one.csv")
+    two = _table_from(_synthetic(["fft-rfft-polyphase"] * 3), tmp_path, "two.csv")
+    out = tmp_path / "t.json"
+    result = CliRunner().invoke(app, ["tune", "--from", str(one), str(two), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "two.csv" in result.output and "--from a.csv --from b.csv" in result.output
+    assert not out.exists()
+    args = ["tune", "--from", str(one), "--from", str(two), "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert advise.load_table(out).meta["source"] == [str(one), str(two)]
+
+
 def test_tune_from_a_csv_without_usable_rows_exits_2(tmp_path):
     path = tmp_path / "empty.csv"
     with RowWriter(path) as w:

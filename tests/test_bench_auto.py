@@ -57,7 +57,10 @@ def test_auto_against_the_best_and_the_anchors():
     assert "  auto within 1.10x of the best in 1/3 cells" in lines
     # best anchor (shift-add, scipy-auto; the error row does not count) / auto: 2.0, 0.75, 4.0
     assert "best anchor / auto (speed-up): median 2.00x, worst 0.75x (3 cells)" in lines
-    assert "  auto slower than the best anchor in 1/3 cells" in lines
+    assert (
+        "  auto slower than the best anchor in 1/3 cells, 1 beyond the noise between processes"
+        in lines
+    )
     assert "    32x32 * 3x3 s1: x0.75 vs shift-add" in lines
     assert (
         "scipy-auto / auto, 2D stride-1 cells (speed-up): median 3.00x, worst 3.00x (2 cells)"
@@ -88,3 +91,35 @@ def test_a_later_file_replaces_the_rows_it_has(tmp_path, monkeypatch):
     rows = bench_auto.latest_rows([tmp_path / "a", tmp_path / "b"])
     got = sorted(zip(rows["method"], rows["cpu_median_s"], strict=True))
     assert got == [("auto", 1.0), ("shift-add", 2.0)]
+
+
+def test_the_pick_of_auto_is_judged_apart_from_the_noise_of_its_own_row():
+    rows = _rows(
+        {
+            (16, 0): {"auto": 1.2, "mine": 1.0, "shift-add": 2.0},
+            (32, 0): {"auto": 3.0, "mine": 2.0, "shift-add": 1.5},
+        }
+    )
+    # auto runs "mine" in both cells: the best at 16, x1.33 behind shift-add at 32.
+    lines = bench_auto.report(rows, peak=None, pick=lambda cell, keys: "mine")
+    assert "the method auto runs / per-cell best: median 1.17x, worst 1.33x (2 cells)" in lines
+    assert any(
+        line.startswith(
+            "  auto's row / its pick's row (dispatch + noise between two rows): median 1.35x"
+        )
+        for line in lines
+    )
+
+
+def test_a_slower_cell_within_the_noise_between_processes_is_a_tie():
+    rows = _rows(
+        {(16, 0): {"auto": 1.1, "shift-add": 1.0}, (32, 0): {"auto": 2.0, "shift-add": 1.0}}
+    )
+    rows["process_spread"] = [1.2, 1.05, 1.2, 1.05]  # x1.10 at 16 is within; x2 at 32 is not
+    lines = bench_auto.report(rows, peak=None)
+    assert (
+        "  auto slower than the best anchor in 2/2 cells, 1 beyond the noise between processes"
+        in lines
+    )
+    assert "    16x16 * 3x3 s1: x0.91 vs shift-add (tie)" in lines
+    assert "    32x32 * 3x3 s1: x0.50 vs shift-add" in lines

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import tuning
+from ..errors import ConfigError
 from ._app import command
 
 
@@ -15,11 +16,13 @@ from ._app import command
 def tune(
     config: Annotated[
         Path | None,
-        typer.Argument(help="Sweep to measure (default: the shipped grid); ignored with --from."),
+        typer.Argument(help="Sweep to measure (default: the shipped grid); not with --from."),
     ] = None,
     from_csv: Annotated[
         list[Path] | None,
-        typer.Option("--from", help="Build the table from existing results CSVs instead."),
+        typer.Option(
+            "--from", help="Build the table from existing results CSVs instead (one per --from)."
+        ),
     ] = None,
     output: Annotated[
         Path | None,
@@ -27,6 +30,12 @@ def tune(
     ] = None,
 ) -> None:
     """Measure this machine (or read results CSVs) and store the decision table `auto` uses."""
+    if from_csv and config is not None:
+        # `--from a.csv b.csv` parses b.csv as the config: reading a.csv alone would be silent.
+        raise ConfigError(
+            f"tune: '{config}' is not read with --from (which measures nothing); "
+            "give every CSV its own --from: --from a.csv --from b.csv"
+        )
     if from_csv:
         path, summary = tuning.tune_from_csvs(from_csv, output)
     else:
