@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import advise
-from .cases import Case
+from .cases import CASE_KEYS, Case
 from .errors import ConfigError
 from .locks import output_lock
 from .results import read_rows
@@ -92,12 +92,27 @@ def advice_text(case: Case, memory_limit: str | None, table_path: Path | None) -
     return "\n".join(lines)
 
 
+def latest_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of ``frames``, where several have a (cell, allocator, method), the last one's."""
+    keys = [*CASE_KEYS, "allocator", "method"]
+    tagged = [f.assign(_frame=i) for i, f in enumerate(frames)]
+    rows = pd.concat(tagged, ignore_index=True)
+    for key in keys:
+        if key not in rows.columns:
+            rows[key] = ""
+    last = rows.groupby(keys, dropna=False)["_frame"].transform("max")
+    return rows[rows["_frame"] == last].drop(columns="_frame").reset_index(drop=True)
+
+
 def tune_from_csvs(
     paths: Sequence[os.PathLike | str], output: os.PathLike | str | None = None
 ) -> tuple[Path, str]:
-    """Build a table from results CSVs, save it (default: the user cache) and summarise it."""
-    frames = [read_rows(p) for p in paths]
-    table = advise.build_table(pd.concat(frames, ignore_index=True), [str(p) for p in paths])
+    """Build a table from results CSVs, save it (default: the user cache) and summarise it.
+
+    A (cell, method) that a later CSV has replaces its rows of earlier CSVs (a method re-measured
+    after a fix); rows of one (cell, method) within one CSV count by their median.
+    """
+    table = advise.build_table(latest_rows([read_rows(p) for p in paths]), [str(p) for p in paths])
     where = Path(output or advise.user_table_path())
     with output_lock(where):  # re-tuning replaces the table by design, but one tune at a time
         target = advise.save_table(table, where)

@@ -63,6 +63,23 @@ def test_calibrate_times_a_fresh_call_not_a_slow_first_one(monkeypatch):
     assert calibrate(clock.call, min_sample_s=0.005) == 5
 
 
+def test_calibrate_does_not_take_one_time_set_up_in_its_own_first_call_for_the_call(monkeypatch):
+    # auto's first call in a fresh worker loads its decision table (ms); its calls take 15 us.
+    # Timing them one per sample (loops = 1) read 23 us: timer and loop overhead per call.
+    clock = FakeClock(0.05)
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+
+    def call():
+        clock.call()
+        clock.cost_s = 0.001
+
+    assert calibrate(call, min_sample_s=0.005) == 5
+    slow = FakeClock(0.05)  # every call really is slow: one per sample
+    monkeypatch.setattr(timing.time, "perf_counter", slow)
+    assert calibrate(slow.call, min_sample_s=0.005) == 1
+    assert slow.now == pytest.approx(0.1)  # two calls to decide, no more
+
+
 def test_time_call_keeps_every_raw_sample_and_cpu_time():
     t = time_call(lambda: time.sleep(0.002), min_sample_s=0.001, repeats=4, warmup=1)
     assert t.repeats == 4 and len(t.cpu_s) == 4 and t.loops == 1

@@ -21,7 +21,9 @@ def tune(
     from_csv: Annotated[
         list[Path] | None,
         typer.Option(
-            "--from", help="Build the table from existing results CSVs instead (one per --from)."
+            "--from",
+            help="Build the table from existing results CSVs instead (one per --from; a later "
+            "CSV's (cell, method) replaces an earlier one's).",
         ),
     ] = None,
     output: Annotated[
