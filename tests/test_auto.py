@@ -232,7 +232,7 @@ def test_tune_reads_every_csv_given_and_refuses_a_second_one_without_its_own_fro
     for case in CASES:
         ranked = advise.choose(case, registered(), None, table)
         assert ranked[0].method == "fft-rfft-polyphase"
-        # the median of the old and the new row would be 5.5e-5
+        # not the median of the old row (2 ms) and the new one
         assert ranked[0].expected_time_s == pytest.approx(1e-5, rel=1e-6)
 
 
