@@ -30,7 +30,7 @@ from .errors import ConfigError, ConvbenchError
 from .gitref import base_cwd, base_path, checkout, repo_root, resolve, source_dir
 from .locks import output_lock
 from .measure.environment import pinned_threads
-from .measure.worker import Workers, optional_preload, worker_cpus
+from .measure.worker import Workers, optional_preload, preloaded_specs, worker_cpus
 from .paired import BaseUnavailable, PairedRun, Side, duet_cpus, measure_paired
 from .progress import progress_bar
 from .results import Row, RowWriter, read_meta, read_rows, write_meta
@@ -114,11 +114,18 @@ def _slots(
     sets = cpus or (worker_cpus(sweep.cpu, sweep.threads),)
     # Both sides preload the same libraries, or torch's import would land on one side only.
     preload = optional_preload(e.method for e in sweep.methods)
+    only = preloaded_specs(e.method for e in sweep.methods)
     base = Side(
         "base",
-        tuple(Workers(sweep.threads, c, preload=preload, **base_env) for c in sets),  # type: ignore[arg-type]
+        tuple(
+            Workers(sweep.threads, c, preload=preload, preload_for=only, **base_env)  # type: ignore[arg-type]
+            for c in sets
+        ),
     )
-    head = Side("head", tuple(Workers(sweep.threads, c, preload=preload) for c in sets))
+    head = Side(
+        "head",
+        tuple(Workers(sweep.threads, c, preload=preload, preload_for=only) for c in sets),
+    )
     return base, head, cpus
 
 

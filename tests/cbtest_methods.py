@@ -91,6 +91,15 @@ def gated(x, kernel, stride, padding):
     return good(x, kernel, stride, padding)
 
 
+def torch_absent(x, kernel, stride, padding):
+    """Correct, but raises if torch was imported into the process (a plain user's program)."""
+    import sys
+
+    if "torch" in sys.modules:
+        raise RuntimeError("torch is imported in this worker")
+    return good(x, kernel, stride, padding)
+
+
 def torch_preloaded(x, kernel, stride, padding):
     """Correct, but raises unless torch was imported before the call, with one intra-op thread
     (what a fork server that preloads torch for a one-thread sweep gives its workers)."""

@@ -280,11 +280,32 @@ def test_restart_gives_a_new_server_that_answers_ready(monkeypatch):
 
 def test_a_sweep_with_a_torch_method_preloads_torch():
     pytest.importorskip("torch")
-    from convbench.measure.worker import optional_preload
+    from convbench.measure.worker import optional_preload, preloaded_specs
     from convbench.methods import get_method
 
     assert optional_preload([get_method("fft"), get_method("torch")]) == ("torch",)
     assert optional_preload([get_method("fft")]) == ()
+    assert preloaded_specs([get_method("fft"), get_method("torch")]) == {"torch"}
+
+
+def test_only_the_methods_that_need_a_preload_get_it():
+    # Importing torch grows glibc's adaptive thresholds in every child of the server
+    # (fft-polyphase x2.5 faster): the other methods must fork from a plain server.
+    pytest.importorskip("torch")
+    x, k = case_inputs(CASE, 0)
+    check = Check(reference(x, k, CASE.stride, CASE.padding), 1e-9)
+    needs = frozenset({"cbtest_methods:torch_preloaded"})
+    with Workers(threads=1, preload=("torch",), preload_for=needs) as w:
+        assert "preloaded for cbtest_methods:torch_preloaded only" in w.method
+        w.start()
+        assert w.ready() == "ready"
+        plain = w.run(CheckRequest(Target(CASE, "cbtest_methods:torch_absent"), check))
+        preloaded = w.run(CheckRequest(Target(CASE, "cbtest_methods:torch_preloaded"), check))
+        w.restart()
+        again = w.run(CheckRequest(Target(CASE, "cbtest_methods:torch_absent"), check))
+    assert isinstance(plain, Checked), plain
+    assert isinstance(preloaded, Checked), preloaded
+    assert isinstance(again, Checked), again
 
 
 def test_preloaded_torch_keeps_the_thread_count_and_is_not_imported_per_worker():
