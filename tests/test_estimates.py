@@ -13,7 +13,7 @@ import pytest
 
 from convbench import available_methods
 from convbench.cases import Case
-from convbench.measure.memory import MemoryResult
+from convbench.measure.memory import MEMORY_RESOLUTION_BYTES, MemoryResult
 from convbench.measure.worker import MemoryRequest, Target, Workers, optional_preload
 from convbench.methods import get_method
 from convbench.methods._common import HEADER_BYTES, PAGE_BYTES, in_pages
@@ -90,7 +90,9 @@ def test_estimate_covers_one_call_within_ten_percent(name, request):
             assert found.tracemalloc_bytes <= estimate, case.label()
             continue
         peak = found.peak_bytes
-        assert peak <= estimate <= over(name, case) * peak, (
+        # Below the measurement's resolution (64 KiB, README *Memory*) a peak cannot show an
+        # estimate short: a fresh CI machine read fft's RSS one page above its exact estimate.
+        assert peak - MEMORY_RESOLUTION_BYTES <= estimate <= over(name, case) * peak, (
             f"{name} on {case.label()}: estimate {estimate} B, peak {peak} B "
             f"(x{estimate / peak:.3f}; RSS {found.rss_bytes}, "
             f"tracemalloc {found.tracemalloc_bytes})"
