@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from convbench import tuning
 from convbench.advise import fit_times
 from convbench.cases import Case
 from convbench.fastest import is_tie
@@ -201,10 +202,9 @@ def gflops_lines(rows: pd.DataFrame, peak: float | None) -> list[str]:
 
 
 def latest_rows(paths: list[Path]) -> pd.DataFrame:
-    """The rows of ``paths``; where several files have a (cell, method), the last file's row."""
-    rows = pd.concat([read_rows(p) for p in paths], ignore_index=True)
-    keys = [k for k in KEYS if k in rows.columns] + ["method"]
-    return rows.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
+    """The rows of ``paths``; where several files have a (cell, method), the last file's rows
+    (the rule of ``convbench tune --from``: :func:`convbench.tuning.latest_rows`)."""
+    return tuning.latest_rows([read_rows(p) for p in paths])
 
 
 def cell_rows(rows: pd.DataFrame) -> dict:
