@@ -88,6 +88,32 @@ def test_the_plain_2d_path_and_the_grid_path_agree():
 
 
 @needs_jit
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+def test_the_row_dots_and_the_grids_agree(dtype):
+    # Depth >= 2 at a stride above 1 takes the row dots; the same case through the grids must
+    # give the same values. 23 x 22 outputs: the 2 x 4 blocks leave a last row and columns.
+    from convbench.methods import jit
+
+    case = Case((70, 66), (6, 5), 3, (3, 3), (2, 1), dtype)
+    x, kernel = make_inputs(case, np.random.default_rng(4))
+    assert jit.uses_rows(case.channels, case.stride)
+    assert case.output_size == (23, 22)
+    rows = correlate(x, kernel, stride=case.stride, padding=case.padding, method=JIT)
+    grids = jit._correlate(x, kernel, *case.stride, *case.padding, jit.CHUNK)
+    np.testing.assert_allclose(rows, grids, rtol=1e-12, atol=1e-9)
+    expected = reference(x, kernel, case.stride, case.padding)
+    ok, _, message = check(rows, expected, dtype=dtype, tol=tolerance(case, x, kernel))
+    assert ok, message
+
+
+def test_row_dots_only_with_depth_and_a_stride():
+    from convbench.methods.jit import uses_rows
+
+    assert uses_rows(3, (2, 2)) and uses_rows(2, (1, 3))
+    assert not uses_rows(1, (2, 2)) and not uses_rows(5, (1, 1))
+
+
+@needs_jit
 def test_float32_is_computed_and_returned_in_float32():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((40, 30, 4)).astype(np.float32)
@@ -105,7 +131,7 @@ def test_float32_is_computed_and_returned_in_float32():
 def test_compiled_code_is_cached_on_disk():
     from convbench.methods import jit
 
-    for kernel in (jit._correlate, jit._correlate_plain):
+    for kernel in (jit._correlate, jit._correlate_plain, jit._rows, jit._window):
         assert type(kernel._cache).__name__ != "NullCache"
 
 
