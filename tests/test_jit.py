@@ -88,29 +88,39 @@ def test_the_plain_2d_path_and_the_grid_path_agree():
 
 
 @needs_jit
-@pytest.mark.parametrize("dtype", ["float64", "int64"])
-def test_the_row_dots_and_the_grids_agree(dtype):
-    # Depth >= 2 at a stride above 1 takes the row dots; the same case through the grids must
-    # give the same values. 23 x 22 outputs: the 2 x 4 blocks leave a last row and columns.
+@pytest.mark.parametrize(
+    "case",
+    [
+        # depth at a stride: 23 x 22 outputs, so the 2 x 4 blocks leave a last row and columns
+        Case((70, 66), (6, 5), 3, (3, 3), (2, 1), "float64"),
+        Case((70, 66), (6, 5), 3, (3, 3), (2, 1), "int64"),
+        Case((40, 41), (36, 37), 0, (1, 1), (1, 0), "float64"),  # 2D, kernel nearly the input
+    ],
+    ids=lambda c: c.label(),
+)
+def test_the_row_dots_and_the_grids_agree(case):
+    # Both cases take the row dots; the same case through the grids gives the same values.
     from convbench.methods import jit
 
-    case = Case((70, 66), (6, 5), 3, (3, 3), (2, 1), dtype)
     x, kernel = make_inputs(case, np.random.default_rng(4))
-    assert jit.uses_rows(case.channels, case.stride)
-    assert case.output_size == (23, 22)
+    assert jit.uses_rows(case.channels, case.stride, case.kernel_size[1], case.output_size[1])
+    x3, k3 = (a if a.ndim == 3 else a[:, :, None] for a in (x, kernel))
     rows = correlate(x, kernel, stride=case.stride, padding=case.padding, method=JIT)
-    grids = jit._correlate(x, kernel, *case.stride, *case.padding, jit.CHUNK)
+    grids = jit._correlate(x3, k3, *case.stride, *case.padding, jit.CHUNK)
     np.testing.assert_allclose(rows, grids, rtol=1e-12, atol=1e-9)
     expected = reference(x, kernel, case.stride, case.padding)
-    ok, _, message = check(rows, expected, dtype=dtype, tol=tolerance(case, x, kernel))
+    ok, _, message = check(rows, expected, dtype=case.dtype, tol=tolerance(case, x, kernel))
     assert ok, message
 
 
-def test_row_dots_only_with_depth_and_a_stride():
+def test_row_dots_with_depth_and_a_stride_or_when_the_grids_would_mostly_crop():
     from convbench.methods.jit import uses_rows
 
-    assert uses_rows(3, (2, 2)) and uses_rows(2, (1, 3))
-    assert not uses_rows(1, (2, 2)) and not uses_rows(5, (1, 1))
+    assert uses_rows(3, (2, 2), 5, 60) and uses_rows(2, (1, 3), 5, 60)
+    assert not uses_rows(1, (2, 2), 5, 60) and not uses_rows(5, (1, 1), 5, 60)
+    # (kw - 1) // sw columns cropped per row: at least Wo of them takes the row dots
+    assert uses_rows(1, (1, 1), 45, 4) and uses_rows(1, (1, 1), 11, 10)
+    assert not uses_rows(1, (1, 1), 11, 11) and not uses_rows(1, (1, 2), 45, 23)
 
 
 @needs_jit

@@ -15,9 +15,10 @@ the case (:func:`uses_rows`):
   ``M - Wo`` extra columns per row are cropped at the end). The taps are taken four at a time:
   four products summed in registers, then one load and one store of the output, which is walked
   in chunks small enough to stay in L1.
-* **Row dots** (depth >= 2 at a stride above 1): no re-layout. In the channel-last input a
-  window's row ``x[i * sh + a, j * sw : j * sw + kw, :]`` is ``kw * C`` contiguous values, so an
-  output is ``kh`` dot products of that length with the kernel's rows. Outputs are computed in
+* **Row dots** (depth >= 2 at a stride above 1, and kernels that nearly fill the input): no
+  re-layout. In the channel-last input a window's row ``x[i * sh + a, j * sw : j * sw + kw, :]``
+  is ``kw * C`` contiguous values, so an output is ``kh`` dot products of that length with the
+  kernel's rows. Outputs are computed in
   blocks of 2 rows x 4 columns: each kernel value loaded is used eight times, and the eight sums
   stay in registers (the sums are reassociated so that LLVM vectorises them). At a large stride
   the grids would copy the whole input for few outputs; here the input is read in place.
@@ -61,15 +62,19 @@ def _is_plain(two_d: bool, stride: Pair, padding: Pair) -> bool:
     return two_d and stride == (1, 1) and padding == (0, 0)
 
 
-def uses_rows(channels: int, stride: Pair) -> bool:
-    """Whether a case runs on row dots (depth >= 2 at a stride above 1) rather than grids.
+def uses_rows(channels: int, stride: Pair, kernel_w: int, out_w: int) -> bool:
+    """Whether a case runs on row dots rather than grids: depth >= 2 at a stride above 1, or
+    when the grids' wide output would crop at least as many columns as it keeps.
 
-    Measured side by side (float64, 128 and 200 pixels, depth 3/5/10, kernels 3-11): at stride
-    2-5 the row dots reach 1.1-6x the grids' speed (the grids copy the whole input, for fewer
-    outputs the larger the stride); at stride 1 the grids are ahead (45-50 % of the GEMM peak
-    against 40-43 % at 11x11).
+    Measured side by side (float64, one process): at depth 3-10 and stride 2-5 (kernels 3-11,
+    128 and 200 pixels) the row dots reach 1.1-6x the grids' speed (the grids copy the whole
+    input, for fewer outputs the larger the stride); at stride 1 the grids are ahead (45-50 % of
+    the GEMM peak against 40-43 % at 11x11), and in 2D at any stride (x1.0-x2.1) unless the
+    kernel nearly fills the input: 48x48 * 45x45 s1 computes 48 columns for 4 with grids (row
+    dots 5.3x faster), 200x200 * 190x190 s1 12x.
     """
-    return channels >= 2 and stride != (1, 1)
+    cropped = (kernel_w - 1) // stride[1]
+    return (channels >= 2 and stride != (1, 1)) or cropped >= out_w
 
 
 def estimate_bytes(case: Case) -> int:
@@ -84,7 +89,7 @@ def estimate_bytes(case: Case) -> int:
     """
     (ho, wo), (kh, kw), (sh, sw) = case.output_size, case.kernel_size, case.stride
     item = case.itemsize
-    if uses_rows(case.channels, case.stride):
+    if uses_rows(case.channels, case.stride, kw, wo):
         hp, wp = case.padded_size
         padded = hp * wp * case.channels * item if case.padding != (0, 0) else 0
         return sum(in_pages(b) for b in (padded, output_bytes(case)) if b)
@@ -310,9 +315,10 @@ if numba is not None:
         The first call of a dtype in a process compiles it or loads it from numba's disk cache.
         """
         k3 = kernel if kernel.ndim == 3 else kernel[:, :, None]
-        if x.ndim == 3 and uses_rows(x.shape[2], stride):
-            return _by_rows(x, k3, stride, padding)
+        x3 = x if x.ndim == 3 else x[:, :, None]
+        wo = (x.shape[1] + 2 * padding[1] - kernel.shape[1]) // stride[1] + 1
+        if uses_rows(x3.shape[2], stride, kernel.shape[1], wo):
+            return _by_rows(x3, k3, stride, padding)
         if _is_plain(x.ndim == 2, stride, padding) and x.flags.c_contiguous:
             return _correlate_plain(x.reshape(-1), x.shape[0], x.shape[1], k3, CHUNK)
-        x3 = x if x.ndim == 3 else x[:, :, None]
         return _correlate(x3, k3, stride[0], stride[1], padding[0], padding[1], CHUNK)
