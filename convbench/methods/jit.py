@@ -302,7 +302,7 @@ if numba is not None:
         family="direct",
         origin="convbench (numba, optional extra [jit])",
         estimate_bytes=estimate_bytes,
-        summary="compiled direct correlation on polyphase grids; only strided outputs (numba)",
+        summary="compiled direct correlation (row dots or polyphase grids); only strided outputs",
     )
     def jit_direct(x: np.ndarray, kernel: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
         """Shapes: x (H, W[, C]), kernel (kh, kw[, C]) -> (Ho, Wo).
