@@ -261,13 +261,9 @@ if numba is not None:
                         c1 += y1[t] * kv
                         c2 += y2[t] * kv
                         c3 += y3[t] * kv
-                out[i, j], out[i, j + 1], out[i, j + 2], out[i, j + 3] = a0, a1, a2, a3
-                out[i + 1, j], out[i + 1, j + 1], out[i + 1, j + 2], out[i + 1, j + 3] = (
-                    c0,
-                    c1,
-                    c2,
-                    c3,
-                )
+                top_out, low_out = out[i, j : j + 4], out[i + 1, j : j + 4]
+                top_out[0], top_out[1], top_out[2], top_out[3] = a0, a1, a2, a3
+                low_out[0], low_out[1], low_out[2], low_out[3] = c0, c1, c2, c3
             for j in range(wo4, wo):
                 out[i, j] = _window(xp, k2, i * sh, j * step)
                 out[i + 1, j] = _window(xp, k2, (i + 1) * sh, j * step)
