@@ -18,7 +18,7 @@
    Conditions: ``quiet`` (the machine as it is) and ``neighbour``: a process that copies a
    256 MiB array over and over (CPU and memory bandwidth hungry, like another job on a shared
    runner) runs during each gate; the script starts it before the gate and kills it after
-   (it also stops by itself after ``--neighbour-max-s``).
+   (it also stops by itself after ``--neighbour-max-s``, or when the script is gone).
 3. Gates of both kinds and conditions alternate, so that a slow period of the host hits all of
    them. Each gate's result is kept in ``<out>/records/*.json`` (committed: an interrupted
    script, or a later session, resumes where it stopped; each record names the commit it
@@ -62,13 +62,16 @@ PLUGINS = {
     "slow-x1.25": ("shift_add_x4", "shift_add_x5"),
 }
 PACKAGE = "gqpkg"
+#: Stops by itself after argv[1] seconds, or as soon as the script that started it is gone (a
+#: killed script cannot run its clean-up; a neighbour left behind once slowed a later sweep x1.4).
 NEIGHBOUR = """
-import sys, time
+import os, sys, time
 import numpy as np
 a = np.ones(1 << 25)  # 256 MiB of float64
 b = np.empty_like(a)
+parent = int(sys.argv[2])
 deadline = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < deadline:
+while time.monotonic() < deadline and os.getppid() == parent:
     np.copyto(b, a)
 """
 
@@ -116,7 +119,8 @@ def neighbour(on: bool, max_s: float) -> Iterator[None]:
     if not on:
         yield
         return
-    proc = subprocess.Popen([sys.executable, "-c", NEIGHBOUR, str(max_s)], start_new_session=True)
+    args = [sys.executable, "-c", NEIGHBOUR, str(max_s), str(os.getpid())]
+    proc = subprocess.Popen(args, start_new_session=True)
     try:
         yield
     finally:
@@ -264,6 +268,8 @@ def main() -> None:
     parser.add_argument("--neighbour-max-s", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "gate-quality")
     args = parser.parse_args()
+    # `kill` (SIGTERM) ends the script through its clean-up: the neighbour and scratch go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.out = args.out.resolve()  # each gate runs in the scratch repository, not here
     conditions = [c for c in args.conditions.split(",") if c]
     unknown = set(conditions) - {"quiet", "neighbour"}
