@@ -114,7 +114,7 @@ def _slots(
     sets = cpus or (worker_cpus(sweep.cpu, sweep.threads),)
     # Both sides preload the same libraries, or torch's import would land on one side only.
     preload = optional_preload(e.method for e in sweep.methods)
-    only = preloaded_specs(e.method for e in sweep.methods)
+    only = preloaded_specs((e.spec, e.method) for e in sweep.methods)
     base = Side(
         "base",
         tuple(

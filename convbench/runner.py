@@ -595,7 +595,7 @@ def run_sweep(
         threads=sweep.threads,
         cpus=worker_cpus(sweep.cpu, sweep.threads),
         preload=optional_preload(e.method for e in sweep.methods),
-        preload_for=preloaded_specs(e.method for e in sweep.methods),
+        preload_for=preloaded_specs((e.spec, e.method) for e in sweep.methods),
     )
     meta = sidecar(sweep, utc_now(), workers, read_meta(output) if resume else None)
     meta.update(extra_meta or {})

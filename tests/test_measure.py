@@ -285,7 +285,8 @@ def test_a_sweep_with_a_torch_method_preloads_torch():
 
     assert optional_preload([get_method("fft"), get_method("torch")]) == ("torch",)
     assert optional_preload([get_method("fft")]) == ()
-    assert preloaded_specs([get_method("fft"), get_method("torch")]) == {"torch"}
+    pairs = [("fft", get_method("fft")), ("torch", get_method("torch"))]
+    assert preloaded_specs(pairs) == {"torch"}
 
 
 def test_only_the_methods_that_need_a_preload_get_it():

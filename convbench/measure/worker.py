@@ -507,14 +507,13 @@ def optional_preload(methods: Iterable[object]) -> tuple[str, ...]:
     )
 
 
-def preloaded_specs(methods: Iterable[object]) -> frozenset[str]:
-    """The names of ``methods`` (objects with ``name`` and ``origin``) whose workers need a
-    module of ``OPTIONAL_PRELOAD``: only they fork from the preloaded server."""
-    return frozenset(
-        str(m.name)
-        for m in methods
-        if optional_preload([m])  # type: ignore[attr-defined]
-    )
+def preloaded_specs(methods: Iterable[tuple[str, object]]) -> frozenset[str]:
+    """The specs (what a :class:`Target` names) of the ``(spec, method)`` pairs whose methods
+    need a module of ``OPTIONAL_PRELOAD``: only their workers fork from the preloaded server.
+
+    The spec, not the method's name: a user's ``{alias: module:function}`` is requested by its
+    ``module:function``."""
+    return frozenset(spec for spec, method in methods if optional_preload([method]))
 
 
 def worker_cpus(setting: str | int, threads: int = 1) -> tuple[int, ...]:
