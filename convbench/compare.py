@@ -43,6 +43,7 @@ from .render import (
 from .rules import (
     FAILING,
     NOISE_POWER,
+    PROBE_POWER,
     VERDICT_ORDER,
     Stat,
     Thresholds,
@@ -66,6 +67,7 @@ __all__ = [
     "FAILING",
     "NOISE_POWER",
     "PAIRED_TABLE_HEADER",
+    "PROBE_POWER",
     "TABLE_HEADER",
     "VERDICT_ORDER",
     "Comparison",

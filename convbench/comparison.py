@@ -443,11 +443,13 @@ def _judge_cell(
     probe_ratio = _ratio(_nan_to(c.get("probe_s"), math.nan), _nan_to(b.get("probe_s"), math.nan))
     probe_ratio = probe_ratio if np.isfinite(probe_ratio) else 1.0
     needed = needed_ratio(t, base_spread)
-    # A host that was slower for everyone explains a change up to the probe's own slow-down.
+    # A host that was slower for everyone explains the share of a change that cells take of
+    # the probe's slow-down (rules.PROBE_POWER), not all of it: the probe swings more than they do.
+    explained = probe_ratio**t.probe_power
     moved = (judgement.ratio, judgement.min_ratio)
-    slow_host = t.host_probe and (
-        (judgement.verdict is Verdict.regressed and min(moved) <= needed * probe_ratio)
-        or (judgement.verdict is Verdict.improved and max(moved) >= probe_ratio / needed)
+    slow_host = t.probe_power > 0 and (
+        (judgement.verdict is Verdict.regressed and min(moved) <= needed * explained)
+        or (judgement.verdict is Verdict.improved and max(moved) >= explained / needed)
     )
     if slow_host:
         side = "current" if probe_ratio > 1 else "baseline"
@@ -456,7 +458,8 @@ def _judge_cell(
             judgement.ratio,
             judgement.min_ratio,
             f"disturbed (the host ran a fixed probe x{max(probe_ratio, 1 / probe_ratio):.2f} "
-            f"slower while the {side} run measured this cell): median x{judgement.ratio:.3f}",
+            f"slower while the {side} run measured this cell, which explains up to "
+            f"x{max(explained, 1 / explained) * needed:.3f}): median x{judgement.ratio:.3f}",
             disturbed=True,
             p_value=judgement.p_value,
         )

@@ -10,6 +10,7 @@ from convbench.cases import Case
 from convbench.cli import app
 from convbench.compare import (
     NOISE_POWER,
+    PROBE_POWER,
     Stat,
     Thresholds,
     TimeBasis,
@@ -27,6 +28,7 @@ from convbench.compare import (
 )
 from convbench.errors import ResultsError
 from convbench.results import SCHEMA_VERSION, RowWriter, make_row, read_rows, write_meta
+from convbench.rules import FACTOR
 
 SMALL = Case(input_size=(32, 32), kernel_size=(3, 3))
 BIG = Case(input_size=(64, 64), kernel_size=(5, 5), depth=2, stride=(2, 2))
@@ -573,9 +575,10 @@ def test_a_regression_on_a_loaded_or_slower_host_is_inconclusive(tmp_path):
     loaded = [timed_row("m", SMALL, 1.3e-3, host_load=1.0, probe_s=1e-3, **slow)]
     cell = verdict_of(compare_rows(tmp_path, base, loaded), "m")
     assert cell["verdict"] == "inconclusive" and "other processes used 1.0 cores" in cell["reason"]
-    slower_host = [timed_row("m", SMALL, 1.3e-3, host_load=0.0, probe_s=1.25e-3, **slow)]
+    # a probe x2.2 slower explains x1.10 * 2.2 ** PROBE_POWER = x1.34 of a change
+    slower_host = [timed_row("m", SMALL, 1.3e-3, host_load=0.0, probe_s=2.2e-3, **slow)]
     cell = verdict_of(compare_rows(tmp_path, base, slower_host), "m")
-    assert cell["verdict"] == "inconclusive" and "probe x1.25 slower" in cell["reason"]
+    assert cell["verdict"] == "inconclusive" and "probe x2.20 slower" in cell["reason"]
     same_host = [timed_row("m", SMALL, 1.3e-3, host_load=0.0, probe_s=1.02e-3, **slow)]
     assert verdict_of(compare_rows(tmp_path, base, same_host), "m")["verdict"] == "regressed"
     # an improvement measured while the *baseline's* host was slow proves nothing either
@@ -600,3 +603,13 @@ def test_a_slower_host_explains_only_its_own_share_of_a_change(tmp_path):
     much_slower = [timed_row("m", SMALL, 1.6e-3, seed=1, probe_s=1.25e-3)]
     cell = verdict_of(compare_rows(tmp_path, base, much_slower), "m")
     assert cell["verdict"] == "regressed"  # x1.6 is beyond x1.10 * x1.25
+    # cells share a quarter of the probe's swing in log terms (rules.PROBE_POWER), not all of
+    # it: a probe x1.30 slower no longer hides a x1.25 slow-down ...
+    slowed = [timed_row("m", SMALL, 1.25e-3, seed=1, probe_s=1.3e-3)]
+    cell = verdict_of(compare_rows(tmp_path, base, slowed), "m")
+    assert cell["verdict"] == "regressed"
+    assert 1.3**PROBE_POWER * FACTOR < 1.25 < 1.3 * FACTOR
+    # ... but one x1.15 slower explains a x1.12 move (x1.10 * 1.15 ** 0.25 = x1.139)
+    drift = [timed_row("m", SMALL, 1.12e-3, seed=1, probe_s=1.15e-3)]
+    cell = verdict_of(compare_rows(tmp_path, base, drift), "m")
+    assert cell["verdict"] == "inconclusive" and "explains up to x1.139" in cell["reason"]
