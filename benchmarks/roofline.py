@@ -86,11 +86,12 @@ def main() -> None:
     channels = rows["depth"].clip(lower=1)
     in_bytes = rows["input_h"] * rows["input_w"] * channels * item
     rates = {int(b): read_rate(int(b), args.repeats) for b in sorted(set(in_bytes))}
+    rate = in_bytes.map(lambda b: rates[int(b)])
     flops = rows["gflops"] * 1e9 * rows["time_median_s"]
-    bound_s = np.maximum(flops / (peak * 1e9), in_bytes / in_bytes.map(lambda b: rates[int(b)]))
+    bound_s = np.maximum(flops / (peak * 1e9), in_bytes / rate)
     table = rows[["dtype", "input_h", "kernel_h", "depth", "stride_h"]].assign(
         in_kib=(in_bytes / 1024).round(0).astype(int),
-        read_gb_s=in_bytes.map(lambda b: rates[int(b)] / 1e9).round(1),
+        read_gb_s=(rate / 1e9).round(1),
         gflops=rows["gflops"].round(1),
         of_peak=(100 * rows["gflops"] / peak).round(0).astype(int),
         attainable=(flops / bound_s / 1e9).round(1),
