@@ -113,6 +113,36 @@ def test_the_row_dots_and_the_grids_agree(case):
     assert ok, message
 
 
+@needs_jit
+@pytest.mark.parametrize(
+    "case",
+    [
+        # Row dots whose rows (kw * C values) end in an overlapping vector: 25 float64 (4
+        # lanes), 15 float32 (8 lanes); and rows shorter than a vector (6 float32).
+        Case((41, 45), (5, 5), 5, (2, 2), (0, 0), "float64"),
+        Case((40, 44), (5, 5), 3, (2, 3), (1, 0), "float32"),
+        Case((30, 30), (3, 3), 2, (2, 2), (0, 0), "float32"),
+        Case((60, 70), (6, 5), 0, (1, 1), (0, 0), "float64"),  # the grids
+    ],
+    ids=lambda c: c.label(),
+)
+def test_an_inf_reaches_exactly_the_outputs_whose_window_holds_it(case):
+    # The vector code multiplies values outside a window's last lanes by nothing: an inf next
+    # to a window must not turn its output into nan, and one inside must make it inf.
+    rng = np.random.default_rng(9)
+    x, kernel = make_inputs(case, rng)
+    x, kernel = np.abs(x) + 0.5, np.abs(kernel) + 0.5
+    flat = x.reshape(-1)
+    # About 1 value in 80: most windows hold one somewhere, some hold none.
+    flat[rng.choice(flat.size, size=flat.size // 80, replace=False)] = np.inf
+    out = correlate(x, kernel, stride=case.stride, padding=case.padding, method=JIT)
+    expected = reference(x, kernel, case.stride, case.padding)
+    assert np.isposinf(expected).any() and np.isfinite(expected).any()
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-5)
+
+
 def test_row_dots_with_depth_and_a_stride_or_when_the_grids_would_mostly_crop():
     from convbench.methods.jit import uses_rows
 
