@@ -30,6 +30,8 @@ Integers stay int64 (exact, wrapping like numpy), float32 is computed in float32
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from ..cases import Case, Pair
@@ -124,6 +126,9 @@ if numba is not None:
     #: inputs fit the 16 AVX2 registers; measured side by side (float64 and float32, depth 4-10,
     #: f = 5 and 11, strides 2-5) 2 x 6 beat 2 x 4 and 3 x 4 at all but one cell.
     BLOCK_ROWS, BLOCK_COLS = 2, 6
+    #: Independent vector sums a row block keeps at least (a fused multiply-add takes ~4 cycles
+    #: and two can start per cycle: fewer chains leave the units idle).
+    CHAINS = 4
 
     _I32, _I64 = ir.IntType(32), ir.IntType(64)
 
@@ -179,106 +184,132 @@ if numba is not None:
 
         return madd_int, builder.add
 
+    def _row_sums(builder, g, rows: int, cols: int) -> None:
+        # Emits one block of rows x cols outputs (compile-time sizes) for :func:`row_block`;
+        # g holds the values every block shares.
+        cells = [(r, c) for r in range(rows) for c in range(cols)]
+        # A small block keeps several sums per output, so that enough multiply-adds are in
+        # flight to hide their latency (one vector sum is one dependency chain).
+        ways = max(1, CHAINS // len(cells))
+        sums = {
+            rc: [cgutils.alloca_once_value(builder, ir.Constant(g.vec, None)) for _ in range(ways)]
+            for rc in cells
+        }
+        tails = {rc: cgutils.alloca_once_value(builder, ir.Constant(g.elem, None)) for rc in cells}
+
+        def load_vec(ptr):
+            return builder.load(builder.bitcast(ptr, g.vec.as_pointer()), align=g.align)
+
+        def accumulate(acc, x, k):
+            builder.store(g.madd(x, k, builder.load(acc)), acc)
+
+        with cgutils.for_range(builder, g.kh) as kernel_row:
+            a = kernel_row.index
+            k_row = builder.gep(g.k, [builder.mul(a, g.length)])
+            starts = {}
+            for r in range(rows):
+                x_row = builder.add(builder.mul(builder.add(g.i, _const(r)), g.sh), a)
+                at = builder.add(builder.mul(x_row, g.x_width), g.first_col)
+                for c in range(cols):
+                    offset = builder.add(at, builder.mul(g.step, _const(c)))
+                    starts[r, c] = builder.gep(g.x, [offset])
+            grouped = builder.mul(builder.udiv(g.full, _const(ways)), _const(ways))
+            with cgutils.for_range_slice(builder, _const(0), grouped, _const(ways)) as (q, _):
+                for w in range(ways):
+                    t = builder.mul(builder.add(q, _const(w)), _const(g.lanes))
+                    kv = load_vec(builder.gep(k_row, [t]))
+                    for rc in cells:
+                        accumulate(sums[rc][w], load_vec(builder.gep(starts[rc], [t])), kv)
+            with cgutils.for_range_slice(builder, grouped, g.full, _const(1)) as (q, _):
+                t = builder.mul(q, _const(g.lanes))
+                kv = load_vec(builder.gep(k_row, [t]))
+                for rc in cells:
+                    accumulate(sums[rc][0], load_vec(builder.gep(starts[rc], [t])), kv)
+            with builder.if_else(g.vector_tail) as (overlapping, scalar):
+                with overlapping:
+                    # The last vector of the row, overlapping the one before it; the lanes
+                    # already summed are zeroed (a select, so an inf there stays out).
+                    t = builder.sub(g.length, _const(g.lanes))
+                    kv = builder.select(g.fresh, load_vec(builder.gep(k_row, [t])), g.zeros)
+                    for rc in cells:
+                        xv = load_vec(builder.gep(starts[rc], [t]))
+                        accumulate(sums[rc][0], builder.select(g.fresh, xv, g.zeros), kv)
+                with scalar:
+                    tail = cgutils.for_range_slice(builder, g.tail_start, g.length, _const(1))
+                    with tail as (t, _):
+                        kt = builder.load(builder.gep(k_row, [t]))
+                        for rc in cells:
+                            accumulate(tails[rc], builder.load(builder.gep(starts[rc], [t])), kt)
+
+        for r, c in cells:
+            vector = builder.load(sums[r, c][0])
+            for acc in sums[r, c][1:]:
+                vector = g.add(vector, builder.load(acc))
+            lane_sum = _lane_sum(builder, vector, g.lanes, g.add)
+            total = g.add(lane_sum, builder.load(tails[r, c]))
+            at = builder.add(
+                builder.mul(builder.add(g.i, _const(r)), g.out_width), builder.add(g.j, _const(c))
+            )
+            builder.store(total, builder.gep(g.out, [at]))
+
     @intrinsic
-    def row_block(typingctx, xp, k2, out, i, j, sh, step):
-        """``out[i : i + BLOCK_ROWS, j : j + BLOCK_COLS]``: each the sum over kernel rows ``a`` of
+    def row_block(typingctx, xp, k2, out, i, j, sh, step, n_rows, n_cols):
+        """``out[i : i + n_rows, j : j + n_cols]`` (``1 <= n_rows <= BLOCK_ROWS``, ``1 <= n_cols
+        <= BLOCK_COLS``): each the sum over kernel rows ``a`` of
         ``dot(xp[(i + r) * sh + a, (j + c) * step :][:L], k2[a])``.
 
         Shapes: ``xp`` (Hp, Wp * C) and ``k2`` (kh, L = kw * C), both C-contiguous; ``out``
         (Ho, Wo), C-contiguous. The caller keeps the block inside ``out`` and the windows inside
         ``xp``; nothing is bounds-checked.
 
-        Cost: ``BLOCK_ROWS * BLOCK_COLS * kh * L`` multiply-adds, one kernel vector load per
-        ``BLOCK_ROWS * BLOCK_COLS`` of them; ``L % lanes`` values per row are done as scalars.
+        Cost: ``n_rows * n_cols * kh * L`` multiply-adds, one kernel vector load per
+        ``n_rows * n_cols`` of them; rows shorter than a vector are summed as scalars. Every
+        block size is its own code (a switch on the size), so the full block's addresses are
+        one base and constant offsets.
         """
         if not (xp.dtype == k2.dtype == out.dtype) or any(a.layout != "C" for a in (xp, k2, out)):
             return None  # the loads below assume one dtype and C-contiguous rows
-        sig = types.void(xp, k2, out, i, j, sh, step)
+        sig = types.void(xp, k2, out, i, j, sh, step, n_rows, n_cols)
 
         def codegen(context, builder, signature, args):
-            x_ty = signature.args[0]
+            dtype = signature.args[0].dtype
             xa, ka, oa = _arrays(context, builder, signature, args, 3)
-            i, j, sh, step = args[3:]
-            elem = context.get_data_type(x_ty.dtype)
-            lanes = VECTOR_BYTES // context.get_abi_sizeof(elem)
-            vec = ir.VectorType(elem, lanes)
-            madd, add = _arithmetic(builder, x_ty.dtype, vec)
-            align = context.get_abi_sizeof(elem)  # the windows start at any element
-
-            kh, length = cgutils.unpack_tuple(builder, ka.shape, 2)
-            x_width = cgutils.unpack_tuple(builder, xa.shape, 2)[1]
-            out_width = cgutils.unpack_tuple(builder, oa.shape, 2)[1]
-            full = builder.udiv(length, _const(lanes))
-            tail_start = builder.mul(full, _const(lanes))
-            rest = builder.sub(length, tail_start)
-            # A row of L = full * lanes + rest values ends with one overlapping vector when it holds
-            # at least one vector and rest > 0; shorter rows are summed as scalars.
-            vector_tail = builder.and_(
+            g = SimpleNamespace(x=xa.data, k=ka.data, out=oa.data)
+            g.i, g.j, g.sh, g.step, n_rows, n_cols = args[3:]
+            g.elem = context.get_data_type(dtype)
+            g.align = context.get_abi_sizeof(g.elem)  # the windows start at any element
+            g.lanes = VECTOR_BYTES // g.align
+            g.vec = ir.VectorType(g.elem, g.lanes)
+            g.madd, g.add = _arithmetic(builder, dtype, g.vec)
+            g.kh, g.length = cgutils.unpack_tuple(builder, ka.shape, 2)
+            g.x_width = cgutils.unpack_tuple(builder, xa.shape, 2)[1]
+            g.out_width = cgutils.unpack_tuple(builder, oa.shape, 2)[1]
+            g.first_col = builder.mul(g.j, g.step)
+            g.full = builder.udiv(g.length, _const(g.lanes))
+            g.tail_start = builder.mul(g.full, _const(g.lanes))
+            rest = builder.sub(g.length, g.tail_start)
+            # A row of L = full * lanes + rest values ends in one overlapping vector when it
+            # holds at least one vector and rest > 0; shorter rows are summed as scalars.
+            g.vector_tail = builder.and_(
                 builder.icmp_unsigned("!=", rest, _const(0)),
-                builder.icmp_unsigned("!=", full, _const(0)),
+                builder.icmp_unsigned("!=", g.full, _const(0)),
             )
-            lane_ids = ir.Constant(ir.VectorType(_I64, lanes), list(range(lanes)))
-            fresh = builder.icmp_unsigned(
-                ">=", lane_ids, _splat(builder, builder.sub(_const(lanes), rest), lanes)
-            )
-            zeros = ir.Constant(vec, None)
+            lane_ids = ir.Constant(ir.VectorType(_I64, g.lanes), list(range(g.lanes)))
+            first_fresh = _splat(builder, builder.sub(_const(g.lanes), rest), g.lanes)
+            g.fresh = builder.icmp_unsigned(">=", lane_ids, first_fresh)
+            g.zeros = ir.Constant(g.vec, None)
 
-            cells = [(r, c) for r in range(BLOCK_ROWS) for c in range(BLOCK_COLS)]
-            sums = {rc: cgutils.alloca_once_value(builder, ir.Constant(vec, None)) for rc in cells}
-            tails = {
-                rc: cgutils.alloca_once_value(builder, ir.Constant(elem, None)) for rc in cells
-            }
-            first_col = builder.mul(j, step)
-
-            def load_vec(ptr):
-                return builder.load(builder.bitcast(ptr, vec.as_pointer()), align=align)
-
-            with cgutils.for_range(builder, kh) as kernel_row:
-                a = kernel_row.index
-                k_row = builder.gep(ka.data, [builder.mul(a, length)])
-                starts = {}
-                for r in range(BLOCK_ROWS):
-                    x_row = builder.add(builder.mul(builder.add(i, _const(r)), sh), a)
-                    at = builder.add(builder.mul(x_row, x_width), first_col)
-                    for c in range(BLOCK_COLS):
-                        offset = builder.add(at, builder.mul(step, _const(c)))
-                        starts[r, c] = builder.gep(xa.data, [offset])
-                with cgutils.for_range(builder, full) as chunk:
-                    t = builder.mul(chunk.index, _const(lanes))
-                    kv = load_vec(builder.gep(k_row, [t]))
-                    for rc in cells:
-                        xv = load_vec(builder.gep(starts[rc], [t]))
-                        builder.store(madd(xv, kv, builder.load(sums[rc])), sums[rc])
-                with builder.if_else(vector_tail) as (overlapping, scalar):
-                    with overlapping:
-                        # The last vector of the row, overlapping the one before it; the lanes
-                        # already summed are zeroed (a select, so an inf there stays out).
-                        t = builder.sub(length, _const(lanes))
-                        kv = builder.select(fresh, load_vec(builder.gep(k_row, [t])), zeros)
-                        for rc in cells:
-                            xv = builder.select(
-                                fresh, load_vec(builder.gep(starts[rc], [t])), zeros
-                            )
-                            builder.store(madd(xv, kv, builder.load(sums[rc])), sums[rc])
-                    with scalar:
-                        with cgutils.for_range_slice(builder, tail_start, length, _const(1)) as (
-                            t,
-                            _,
-                        ):
-                            kt = builder.load(builder.gep(k_row, [t]))
-                            for rc in cells:
-                                xt = builder.load(builder.gep(starts[rc], [t]))
-                                builder.store(madd(xt, kt, builder.load(tails[rc])), tails[rc])
-
-            for r, c in cells:
-                total = add(
-                    _lane_sum(builder, builder.load(sums[r, c]), lanes, add),
-                    builder.load(tails[r, c]),
-                )
-                at = builder.add(
-                    builder.mul(builder.add(i, _const(r)), out_width), builder.add(j, _const(c))
-                )
-                builder.store(total, builder.gep(oa.data, [at]))
+            done = builder.append_basic_block("block.done")
+            size = builder.add(builder.mul(n_rows, _const(BLOCK_COLS + 1)), n_cols)
+            switch = builder.switch(size, done)
+            for rows in range(1, BLOCK_ROWS + 1):
+                for cols in range(1, BLOCK_COLS + 1):
+                    body = builder.append_basic_block(f"block.{rows}x{cols}")
+                    switch.add_case(_const(rows * (BLOCK_COLS + 1) + cols), body)
+                    with builder.goto_block(body):
+                        _row_sums(builder, g, rows, cols)
+                        builder.branch(done)
+            builder.position_at_end(done)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -446,40 +477,16 @@ if numba is not None:
             out[i, :] = wide[i * cols : i * cols + wo]
         return out
 
-    # Reassociating the sums lets LLVM vectorise a dot product (and changes float rounding no
-    # more than any summation order does; integers stay exact).
-    _jit_sums = numba.njit(
-        cache=True, nogil=True, boundscheck=False, fastmath={"contract", "reassoc"}
-    )
-
-    @_jit_sums
-    def _window(xp, k2, r, b):  # pragma: no cover - compiled
-        # One output: sum over a of dot(xp[r + a, b : b + L], k2[a]).
-        kh, length = k2.shape
-        acc = xp.dtype.type(0)
-        for a in range(kh):
-            row = xp[r + a, b : b + length]
-            kr = k2[a]
-            for t in range(length):
-                acc += row[t] * kr[t]
-        return acc
-
-    @_jit_sums
+    @_jit
     def _rows(xp, k2, ho, wo, sh, step):  # pragma: no cover - compiled
         # xp (Hp, Wp * C) and k2 (kh, kw * C), both channel-last and contiguous; output (i, j)
         # starts at row i * sh, value j * step (step = sw * C). Vector blocks of
-        # BLOCK_ROWS x BLOCK_COLS outputs, then the last column(s) and row(s) one at a time.
+        # BLOCK_ROWS x BLOCK_COLS outputs, partial ones at the last rows and columns.
         out = np.empty((ho, wo), dtype=xp.dtype)
-        block_w, block_h = wo - wo % BLOCK_COLS, ho - ho % BLOCK_ROWS
-        for i in range(0, block_h, BLOCK_ROWS):
-            for j in range(0, block_w, BLOCK_COLS):
-                row_block(xp, k2, out, i, j, sh, step)
-            for j in range(block_w, wo):
-                for r in range(BLOCK_ROWS):
-                    out[i + r, j] = _window(xp, k2, (i + r) * sh, j * step)
-        for i in range(block_h, ho):
-            for j in range(wo):
-                out[i, j] = _window(xp, k2, i * sh, j * step)
+        for i in range(0, ho, BLOCK_ROWS):
+            rows = min(BLOCK_ROWS, ho - i)
+            for j in range(0, wo, BLOCK_COLS):
+                row_block(xp, k2, out, i, j, sh, step, rows, min(BLOCK_COLS, wo - j))
         return out
 
     def _by_rows(x3: np.ndarray, k3: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
