@@ -12,17 +12,20 @@ the case (:func:`uses_rows`):
   tap ``(a, b, c)`` is a plain shift by ``(a // sh) * M + b // sw``, so the ``(Ho, M)`` "wide"
   output, flattened, is a sum over the ``T = kh * kw * C`` taps of
   ``kernel[a, b, c] * grid_flat[offset + n]``: one long stride-1 multiply-add per tap (the
-  ``M - Wo`` extra columns per row are cropped at the end). The taps are taken four at a time:
-  four products summed in registers, then one load and one store of the output, which is walked
-  in chunks small enough to stay in L1.
+  ``M - Wo`` extra columns per row are cropped at the end). The wide output is computed in
+  blocks of 48 float64 (96 float32) values held in twelve vector registers while all taps pass
+  (:func:`grid_block`: per tap one broadcast weight and twelve loads, no load or store of the
+  output); the last partial block takes the taps four at a time over the output in memory.
 * **Row dots** (depth >= 2 at a stride above 1, and kernels that nearly fill the input): no
   re-layout. In the channel-last input a window's row ``x[i * sh + a, j * sw : j * sw + kw, :]``
   is ``kw * C`` contiguous values, so an output is ``kh`` dot products of that length with the
-  kernel's rows. Outputs are computed in blocks of 2 rows x 6 columns
-  (:func:`row_block`): each kernel vector loaded is used twelve times,
-  and the twelve sums stay in vector registers across all kernel rows, summed across lanes once
-  per output. At a large stride the grids would copy the whole input for few outputs; here the
-  input is read in place.
+  kernel's rows. Outputs are computed in blocks of up to 2 rows x 6 columns (:func:`row_block`):
+  each kernel vector loaded is used twelve times, and the sums stay in vector registers across
+  all kernel rows, summed across lanes once per output. At a large stride the grids would copy
+  the whole input for few outputs; here the input is read in place.
+
+The blocks are written as LLVM vector code (numba intrinsics), since numba's own loops leave
+LLVM to sum every short row dot across lanes.
 
 Compiled once per dtype and array layout, cached on disk (numba's ``cache=True``), one thread.
 Integers stay int64 (exact, wrapping like numpy), float32 is computed in float32.
