@@ -126,11 +126,12 @@ if numba is not None:
     #: Bytes of one accumulator vector: one AVX2 register (4 float64/int64, 8 float32).
     VECTOR_BYTES = 32
     #: Outputs one block computes, rows x columns: 12 vector sums plus the kernel vector and the
-    #: inputs fit the 16 AVX2 registers; measured side by side (float64 and float32, depth 4-10,
-    #: f = 5 and 11, strides 2-5) 2 x 6 beat 2 x 4 and 3 x 4 at all but one cell.
+    #: inputs fit the 16 AVX2 registers; measured side by side (float64, float32, int64, depth
+    #: 4-10, f = 5 and 11, strides 2-5) 2 x 6 was fastest in 8 of 10 cells against 2 x 4,
+    #: 3 x 4 and 2 x 4 of 64-byte vectors.
     BLOCK_ROWS, BLOCK_COLS = 2, 6
-    #: Independent vector sums a row block keeps at least (a fused multiply-add takes ~4 cycles
-    #: and two can start per cycle: fewer chains leave the units idle).
+    #: Independent vector sums a row block keeps at least: a fused multiply-add takes ~4 cycles,
+    #: so one chain per output would start one every 4 cycles where the loads allow ~1 a cycle.
     CHAINS = 4
 
     _I32, _I64 = ir.IntType(32), ir.IntType(64)
