@@ -159,6 +159,10 @@ if numba is not None:
             v, lanes = add(lo, hi), half
         return builder.extract_element(v, ir.Constant(_I32, 0))
 
+    def _vector_at(builder, ptr: ir.Value, vec: ir.VectorType) -> ir.Value:
+        # The element pointer as a pointer to a vector of its type.
+        return builder.bitcast(ptr, vec.as_pointer())
+
     def _arrays(context, builder, signature, args, n: int) -> list:
         # The first n arguments' array structs (data pointer, shape).
         pairs = zip(signature.args[:n], args[:n], strict=True)
@@ -202,7 +206,7 @@ if numba is not None:
         tails = {rc: cgutils.alloca_once_value(builder, ir.Constant(g.elem, None)) for rc in cells}
 
         def load_vec(ptr):
-            return builder.load(builder.bitcast(ptr, g.vec.as_pointer()), align=g.align)
+            return builder.load(_vector_at(builder, ptr, g.vec), align=g.align)
 
         def accumulate(acc, x, k):
             builder.store(g.madd(x, k, builder.load(acc)), acc)
@@ -357,12 +361,12 @@ if numba is not None:
                     ga.data, [builder.add(builder.load(builder.gep(oa.data, [t])), start)]
                 )
                 for k, acc in enumerate(sums):
-                    at = builder.bitcast(builder.gep(base, [_const(k * lanes)]), vec.as_pointer())
+                    at = _vector_at(builder, builder.gep(base, [_const(k * lanes)]), vec)
                     xv = builder.load(at, align=itemsize)
                     builder.store(madd(xv, wv, builder.load(acc)), acc)
             out = builder.gep(outa.data, [start])
             for k, acc in enumerate(sums):
-                at = builder.bitcast(builder.gep(out, [_const(k * lanes)]), vec.as_pointer())
+                at = _vector_at(builder, builder.gep(out, [_const(k * lanes)]), vec)
                 builder.store(builder.load(acc), at, align=itemsize)
             return context.get_dummy_value()
 
