@@ -91,6 +91,34 @@ def test_the_plain_2d_path_and_the_grid_path_agree():
 @pytest.mark.parametrize(
     "case",
     [
+        # Grids in blocks of two output rows: an odd number of rows (the last alone), widths
+        # that end in an overlapping block, phases whose kernel columns hold 1..3 taps (strides
+        # 2-3 on 5 and 7 rows), depth at stride 1, every dtype.
+        Case((75, 80), (5, 4), 0, (1, 1), (0, 0), "float64"),
+        Case((64, 110), (7, 6), 0, (3, 2), (1, 2), "float32"),
+        Case((51, 60), (5, 3), 4, (1, 1), (2, 0), "float64"),
+        Case((40, 58), (4, 7), 0, (2, 1), (0, 0), "int64"),
+        Case((33, 200), (1, 9), 0, (1, 1), (0, 0), "float32"),  # kernel columns of one tap
+    ],
+    ids=lambda c: c.label(),
+)
+def test_grid_blocks_of_two_rows_match_the_reference(case):
+    from convbench.methods import jit
+
+    wo = case.output_size[1]
+    width = jit.ROW_BLOCK_BYTES // np.dtype(case.dtype).itemsize
+    assert wo >= width and not jit.uses_rows(case.channels, case.stride, case.kernel_size[1], wo)
+    x, kernel = make_inputs(case, np.random.default_rng(4))
+    out = correlate(x, kernel, stride=case.stride, padding=case.padding, method=JIT)
+    expected = reference(x, kernel, case.stride, case.padding)
+    ok, _, message = check(out, expected, dtype=case.dtype, tol=tolerance(case, x, kernel))
+    assert ok, f"{case.label()}: {message}"
+
+
+@needs_jit
+@pytest.mark.parametrize(
+    "case",
+    [
         # depth at a stride: 23 x 22 outputs, so the 2 x 6 blocks end in a partial row and columns
         Case((70, 66), (6, 5), 3, (3, 3), (2, 1), "float64"),
         Case((70, 66), (6, 5), 3, (3, 3), (2, 1), "int64"),

@@ -11,11 +11,13 @@ the case (:func:`uses_rows`):
   (``R = Ho + (kh - 1) // sh`` rows, ``M = Wo + (kw - 1) // sw`` columns). Within a grid every
   tap ``(a, b, c)`` is a plain shift by ``(a // sh) * M + b // sw``, so the ``(Ho, M)`` "wide"
   output, flattened, is a sum over the ``T = kh * kw * C`` taps of
-  ``kernel[a, b, c] * grid_flat[offset + n]``: one long stride-1 multiply-add per tap (the
-  ``M - Wo`` extra columns per row are cropped at the end). The wide output is computed in
-  blocks of 48 float64 (96 float32) values held in twelve vector registers while all taps pass
-  (:func:`grid_block`: per tap one broadcast weight and twelve loads, no load or store of the
-  output); the last partial block takes the taps four at a time over the output in memory.
+  ``kernel[a, b, c] * grid_flat[offset + n]``: one long stride-1 multiply-add per tap. The
+  outputs are computed in blocks of 2 rows x 24 float64 (48 float32) columns held in twelve
+  vector registers while all taps pass (:func:`grid_rows`): row ``i + 1`` reads with tap
+  ``(a, b)`` what row ``i`` reads with tap ``(a + sh, b)``, so each input vector loaded is
+  multiplied into both rows (per tap pair six loads for twelve multiply-adds, no load or store
+  of the output). Results narrower than a block take flat blocks of the wide output instead
+  (:func:`grid_block`, its ``M - Wo`` extra columns per row cropped at the end).
 * **Row dots** (depth >= 2 at a stride above 1, and kernels that nearly fill the input): no
   re-layout. In the channel-last input a window's row ``x[i * sh + a, j * sw : j * sw + kw, :]``
   is ``kw * C`` contiguous values, so an output is ``kh`` dot products of that length with the
@@ -45,6 +47,12 @@ from .registry import note_missing, register
 NAME = "jit-direct"
 #: What to install to get it.
 EXTRA = "pip install 'convbench[jit]'"
+#: Bytes of one accumulator vector of the compiled blocks: one AVX2 register (4 float64/int64,
+#: 8 float32).
+VECTOR_BYTES = 32
+#: Output rows of one grid block, and the bytes of each row's part (6 vectors: 24 float64, 48
+#: float32): :func:`grid_rows`. Narrower results take the flat blocks instead.
+GRID_ROWS, ROW_BLOCK_BYTES = 2, 6 * VECTOR_BYTES
 #: Output values per chunk of the tap loop: 8 KiB of float64, so that a chunk and the four input
 #: streams it reads stay in L1 while all taps pass over it.
 CHUNK = 1024
@@ -87,15 +95,31 @@ def uses_rows(channels: int, stride: Pair, kernel_w: int, out_w: int) -> bool:
     return (channels >= 2 and stride != (1, 1)) or cropped >= out_w
 
 
+def _row_tap_counts(case: Case, n_rows: int) -> tuple[int, int]:
+    """Shared and single taps of the tables of :func:`_row_taps` for blocks of ``n_rows``."""
+    (kh, kw), (sh, _) = case.kernel_size, case.stride
+    shared = single = 0
+    for p in range(min(sh, kh)):
+        n = -(-(kh - p) // sh)  # taps in each kernel column of phase p
+        for u in range(n + n_rows - 1):
+            if n_rows - 1 <= u < n:
+                shared += case.channels * kw
+            else:
+                single += case.channels * kw * (min(n_rows - 1, u) - max(0, u - n + 1) + 1)
+    return shared, single
+
+
 def estimate_bytes(case: Case) -> int:
     """Row dots: the padded copy (when there is padding) and the result, nothing else (no numpy
-    temporaries). Grids: the polyphase grids, the flattened wide output, the tap table and the
-    result.
+    temporaries). Grids: the polyphase grids, the tap tables and the result, plus the flattened
+    wide output where the result is narrower than one block.
 
     ``C * sh * sw * R * M`` grid values (about the padded input; none for a 2D input at stride 1
-    without padding), ``(Ho - 1) * M + Wo`` wide outputs, ``T`` taps (value and an 8-byte
-    offset), ``Ho * Wo`` results; each buffer as the pages it can touch (numba's allocator adds a
-    header and the resident-set figure counts pages: 12 bytes over an exact count failed).
+    without padding), ``T`` taps (value and an 8-byte offset) and, for blocks of rows, the shared
+    taps (``GRID_ROWS`` values and an offset) and the single ones; ``Ho * Wo`` results, or
+    ``(Ho - 1) * M + Wo`` wide outputs before them. Each buffer as the pages it can touch (numba's
+    allocator adds a header and the resident-set figure counts pages: 12 bytes over an exact
+    count failed).
     """
     (ho, wo), (kh, kw), (sh, sw) = case.output_size, case.kernel_size, case.stride
     item = case.itemsize
@@ -107,9 +131,13 @@ def estimate_bytes(case: Case) -> int:
     grids = case.channels * sh * sw * rows * cols * item
     if _is_plain(case.depth == 0, case.stride, case.padding):
         grids = 0
-    wide = ((ho - 1) * cols + wo) * item
     taps = kh * kw * case.channels
-    buffers = (grids, wide, taps * item, taps * 8, output_bytes(case))
+    buffers = [grids, taps * item, taps * 8, output_bytes(case)]
+    if wo >= ROW_BLOCK_BYTES // item:
+        shared, single = _row_tap_counts(case, GRID_ROWS)
+        buffers += [shared * 8, shared * GRID_ROWS * item, single * 8, single * item]
+    else:
+        buffers.append(((ho - 1) * cols + wo) * item)
     return sum(in_pages(b) for b in buffers if b) + CALL_BYTES
 
 
@@ -123,8 +151,6 @@ if numba is not None:
     # this file because numba's disk cache is keyed on the source file of the compiled function
     # only: code in another module could change without invalidating it.
 
-    #: Bytes of one accumulator vector: one AVX2 register (4 float64/int64, 8 float32).
-    VECTOR_BYTES = 32
     #: Outputs one block computes, rows x columns: 12 vector sums plus the kernel vector and the
     #: inputs fit the 16 AVX2 registers; measured side by side (float64, float32, int64, depth
     #: 4-10, f = 5 and 11, strides 2-5) 2 x 6 was fastest in 8 of 10 cells against 2 x 4,
@@ -372,6 +398,130 @@ if numba is not None:
 
         return sig, codegen
 
+    #: Vectors per row of a grid block (:func:`grid_rows`): GRID_ROWS x 6 = 12 accumulators,
+    #: as in :func:`grid_block`, but each input vector loaded serves both rows. Measured side
+    #: by side (2D strides 1-3, f = 5-23, depth 3 at stride 1, float32/float64): 2 x 6 was
+    #: x1.07-x1.69 the flat blocks, 3 x 4 x1.0-x1.56.
+    GRID_ROW_VECTORS = ROW_BLOCK_BYTES // VECTOR_BYTES
+
+    def _grid_row_sums(builder, g, rows: int) -> None:
+        # Emits one block of ``rows`` output rows (a compile-time size) for :func:`grid_rows`.
+        sums = [
+            [cgutils.alloca_once_value(builder, ir.Constant(g.vec, None)) for _ in range(g.width)]
+            for _ in range(rows)
+        ]
+
+        def load_vec(base, v):
+            at = _vector_at(builder, builder.gep(base, [_const(v * g.lanes)]), g.vec)
+            return builder.load(at, align=g.itemsize)
+
+        def accumulate(acc, x, w):
+            builder.store(g.madd(x, w, builder.load(acc)), acc)
+
+        def tap_base(offsets, t):
+            return builder.gep(
+                g.grids, [builder.add(builder.load(builder.gep(offsets, [t])), g.start)]
+            )
+
+        # Shared taps: one load of each input vector, one multiply-add per row.
+        with cgutils.for_range(builder, g.n_shared) as loop:
+            t = loop.index
+            base = tap_base(g.shared_off, t)
+            first = builder.mul(t, _const(rows))
+            weights = [
+                _splat(
+                    builder,
+                    builder.load(builder.gep(g.shared_w, [builder.add(first, _const(r))])),
+                    g.lanes,
+                )
+                for r in range(rows)
+            ]
+            for v in range(g.width):
+                x = load_vec(base, v)
+                for r in range(rows):
+                    accumulate(sums[r][v], x, weights[r])
+        # Taps that only one row of the block needs (the ends of each kernel column).
+        for r in range(rows):
+            lo = builder.load(builder.gep(g.single_starts, [_const(r)]))
+            hi = builder.load(builder.gep(g.single_starts, [_const(r + 1)]))
+            with cgutils.for_range_slice(builder, lo, hi, _const(1)) as (t, _):
+                base = tap_base(g.single_off, t)
+                w = _splat(builder, builder.load(builder.gep(g.single_w, [t])), g.lanes)
+                for v in range(g.width):
+                    accumulate(sums[r][v], load_vec(base, v), w)
+        for r in range(rows):
+            row = builder.add(builder.mul(builder.add(g.i, _const(r)), g.out_width), g.j)
+            out = builder.gep(g.out, [row])
+            for v in range(g.width):
+                at = _vector_at(builder, builder.gep(out, [_const(v * g.lanes)]), g.vec)
+                builder.store(builder.load(sums[r][v]), at, align=g.itemsize)
+
+    @intrinsic
+    def grid_rows(
+        typingctx,
+        grids,
+        shared_off,
+        shared_w,
+        single_off,
+        single_w,
+        single_starts,
+        out,
+        start,
+        i,
+        j,
+        n_rows,
+    ):
+        """``out[i + r, j : j + B]`` for ``r < n_rows`` (1 or :data:`GRID_ROWS`), ``B =
+        GRID_ROW_VECTORS * VECTOR_BYTES // itemsize`` (24 float64, 48 float32): output ``(i + r,
+        j + n)`` is the sum over taps of ``weight * grids[start + offset + n]`` (``start`` the
+        wide index of ``(i, j)``), read from two tables (:func:`_row_taps`):
+
+        * shared taps ``shared_off (S,)``, ``shared_w (S, n_rows)``: an input vector loaded once
+          is multiplied into every row's sums, with that row's weight;
+        * single taps ``single_off``, ``single_w``, row ``r``'s from ``single_starts[r]`` to
+          ``single_starts[r + 1]``.
+
+        Shapes: ``grids`` flat, ``out`` (Ho, Wo) C-contiguous; the caller keeps every read inside
+        ``grids`` and the block inside ``out``; nothing is bounds-checked.
+
+        Cost: ``n_rows * B`` sums in registers while all taps pass; per shared tap
+        ``GRID_ROW_VECTORS`` input loads for ``n_rows * GRID_ROW_VECTORS`` multiply-adds.
+        """
+        arrays = (grids, shared_off, shared_w, single_off, single_w, single_starts, out)
+        if not (grids.dtype == shared_w.dtype == single_w.dtype == out.dtype):
+            return None
+        if any(a.layout != "C" for a in arrays):
+            return None
+        sig = types.void(*arrays, start, i, j, n_rows)
+
+        def codegen(context, builder, signature, args):
+            ga, soa, swa, sia, siw, ssa, oa = _arrays(context, builder, signature, args, 7)
+            dtype = signature.args[0].dtype
+            g = SimpleNamespace(grids=ga.data, out=oa.data)
+            g.shared_off, g.shared_w = soa.data, swa.data
+            g.single_off, g.single_w, g.single_starts = sia.data, siw.data, ssa.data
+            g.start, g.i, g.j = args[7:10]
+            elem = context.get_data_type(dtype)
+            g.itemsize = context.get_abi_sizeof(elem)
+            g.lanes = VECTOR_BYTES // g.itemsize
+            g.vec = ir.VectorType(elem, g.lanes)
+            g.width = GRID_ROW_VECTORS
+            g.madd, _ = _arithmetic(builder, dtype, g.vec)
+            g.n_shared = cgutils.unpack_tuple(builder, soa.shape, 1)[0]
+            g.out_width = cgutils.unpack_tuple(builder, oa.shape, 2)[1]
+            done = builder.append_basic_block("rows.done")
+            switch = builder.switch(args[10], done)
+            for rows in sorted({1, GRID_ROWS}):
+                body = builder.append_basic_block(f"rows.{rows}")
+                switch.add_case(_const(rows), body)
+                with builder.goto_block(body):
+                    _grid_row_sums(builder, g, rows)
+                    builder.branch(done)
+            builder.position_at_end(done)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
     _jit = numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"contract"})
 
     @_jit
@@ -469,8 +619,98 @@ if numba is not None:
                     out[n] += w0 * s0[n]
 
     @_jit
+    def _row_taps(kernel, sh, sw, cols, size, n_rows):  # pragma: no cover - compiled
+        # The tap tables of grid_rows for blocks of n_rows output rows. Output row i + 1 reads
+        # with tap (a, b) what row i reads with tap (a + sh, b): along one kernel column of one
+        # phase the offsets step by a grid row (cols). Offset u of such a column (u counted in
+        # grid rows) serves row r with the column's tap u - r: shared when every row has one,
+        # else a single tap of each row that has.
+        kh, kw, c = kernel.shape
+        n_shared = 0
+        counts = np.zeros(n_rows, dtype=np.int64)
+        for p in range(min(sh, kh)):
+            n = (kh - p + sh - 1) // sh  # taps in each kernel column of phase p
+            for u in range(n + n_rows - 1):
+                if n_rows - 1 <= u < n:
+                    n_shared += c * kw
+                else:
+                    for r in range(max(0, u - n + 1), min(n_rows - 1, u) + 1):
+                        counts[r] += c * kw
+        shared_off = np.empty(n_shared, dtype=np.int64)
+        shared_w = np.empty((n_shared, n_rows), dtype=kernel.dtype)
+        starts = np.zeros(n_rows + 1, dtype=np.int64)
+        starts[1:] = np.cumsum(counts)
+        single_off = np.empty(starts[n_rows], dtype=np.int64)
+        single_w = np.empty(starts[n_rows], dtype=kernel.dtype)
+        fill = starts[:n_rows].copy()
+        s = 0
+        for k in range(c):
+            for p in range(min(sh, kh)):
+                n = (kh - p + sh - 1) // sh
+                for b in range(kw):
+                    base = ((k * sh + p) * sw + b % sw) * size + b // sw
+                    for u in range(n + n_rows - 1):
+                        at = base + u * cols
+                        if n_rows - 1 <= u < n:
+                            shared_off[s] = at
+                            for r in range(n_rows):
+                                shared_w[s, r] = kernel[p + (u - r) * sh, b, k]
+                            s += 1
+                        else:
+                            for r in range(max(0, u - n + 1), min(n_rows - 1, u) + 1):
+                                single_off[fill[r]] = at
+                                single_w[fill[r]] = kernel[p + (u - r) * sh, b, k]
+                                fill[r] += 1
+        return shared_off, shared_w, single_off, single_w, starts
+
+    @_jit
     def _from_grids(grids, kernel, sh, sw, ho, wo, rows, cols, chunk):  # pragma: no cover
         weights, offsets = _taps(kernel, sh, sw, rows, cols)
+        width = ROW_BLOCK_BYTES // grids.itemsize
+        if wo >= width:
+            # Blocks of GRID_ROWS rows x width columns straight into the result; the last
+            # block of a row overlaps the one before it (its outputs computed twice, alike).
+            out = np.empty((ho, wo), dtype=grids.dtype)
+            s_off, s_w, one_off, one_w, starts = _row_taps(
+                kernel, sh, sw, cols, rows * cols, GRID_ROWS
+            )
+            paired = ho - ho % GRID_ROWS
+            for i in range(0, paired, GRID_ROWS):
+                for j0 in range(0, wo, width):
+                    j = min(j0, wo - width)
+                    grid_rows(
+                        grids,
+                        s_off,
+                        s_w,
+                        one_off,
+                        one_w,
+                        starts,
+                        out,
+                        i * cols + j,
+                        i,
+                        j,
+                        GRID_ROWS,
+                    )
+            one = weights.reshape(weights.shape[0], 1)
+            none_off, none_w = np.empty(0, dtype=np.int64), np.empty(0, dtype=grids.dtype)
+            none_starts = np.zeros(2, dtype=np.int64)
+            for i in range(paired, ho):
+                for j0 in range(0, wo, width):
+                    j = min(j0, wo - width)
+                    grid_rows(
+                        grids,
+                        offsets,
+                        one,
+                        none_off,
+                        none_w,
+                        none_starts,
+                        out,
+                        i * cols + j,
+                        i,
+                        j,
+                        1,
+                    )
+            return out
         # Row i of the wide output starts at i * cols; the last row stops at Wo, so no tap
         # reads past the end of its grid.
         wide = np.zeros((ho - 1) * cols + wo, dtype=grids.dtype)
