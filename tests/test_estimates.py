@@ -52,8 +52,9 @@ PATH_CELLS = {"jit-direct": (Case((256, 256), (9, 9), 5, (2, 2), (2, 2)),)}
 #: float32 to oneDNN, whose kernel (and scratch: the input re-laid out with its channels padded
 #: to 8 or 16, or nothing at all) depends on the shape and the CPU. The estimate keeps the im2col
 #: figure there, so it still covers the peak: measured x10.2 (300x260x3 * 9x7) and x12.4
-#: (200x180x3 * 9x7, 2.2 MB peak) above it, and x23 at 200x200x3 * 15x15 s3 (0.5 MB peak).
-LOOSE = {"torch": {"float32": 16.0}}
+#: (200x180x3 * 9x7, 2.2 MB peak) above it, x23 at 200x200x3 * 15x15 s3 (0.5 MB peak), and
+#: x29.2 at 200x180x3 * 9x7 on another machine of the same kind (0.93 MB peak: no scratch).
+LOOSE = {"torch": {"float32": 64.0}}
 
 
 def cells(name: str) -> tuple[Case, ...]:
