@@ -45,9 +45,11 @@ def _flatten(meta: object, prefix: str = "") -> dict[str, str]:
         and all(isinstance(x, Mapping) and "internal_api" in x for x in meta)
     ):
         # threadpoolctl's threadpool_info(): one line per pool, without the install path.
+        # OpenBLAS's architecture is the kernel set it picked for this CPU (Haswell, SkylakeX).
         pools = sorted(
             f"{p.get('user_api', '?')}:{p.get('internal_api', '?')} {p.get('version', '?')} "
             f"threads={p.get('num_threads', '?')}"
+            + (f" {p['architecture']}" if p.get("architecture") else "")
             for p in meta
         )
         return {prefix.rstrip("."): "; ".join(pools)}
@@ -61,8 +63,9 @@ def environment_differences(
 ) -> list[tuple[str, str, str]]:
     """``(key, baseline value, current value)`` for every comparability-relevant sidecar difference.
 
-    CPU model, core and thread counts, BLAS/FFT backends (``threadpool_info``) and library versions
-    are compared; timestamps, paths, commits and the config (compared through the cells) are not.
+    CPU model, family and vector features, core and thread counts, BLAS/FFT backends
+    (``threadpool_info``, with the kernels OpenBLAS picked) and library versions are compared;
+    timestamps, paths, commits and the config (compared through the cells) are not.
     A key present on one side only is reported with ``"(absent)"`` on the other.
     """
     if not base_meta or not current_meta:

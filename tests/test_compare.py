@@ -310,6 +310,50 @@ def test_environment_differences_ignore_volatile_keys():
     assert environment_differences(base, dict(base)) == []
 
 
+def test_two_cpus_of_one_model_name_differ_in_family_vector_units_and_blas_kernels(
+    tmp_path, monkeypatch
+):
+    # Cloud VMs of one label: "AMD EPYC" on both, Zen 3 (AVX2) against Zen 4 (AVX-512).
+    from convbench.measure import environment
+
+    def details(text: str) -> dict:
+        cpuinfo = tmp_path / "cpuinfo"
+        cpuinfo.write_text(text)
+        real = environment.Path
+        monkeypatch.setattr(
+            environment, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real(p)
+        )
+        return environment.cpu_details()
+
+    block = "processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: {m}\n"
+    block += "model name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx avx2 fma{f}\n\n"
+    zen3 = details(block.format(n=0, m=1, f="") + block.format(n=1, m=17, f=" avx512f"))
+    zen4 = details(block.format(n=0, m=17, f=" avx512f avx512dq avx512vl"))
+    assert zen3 == {
+        "cpu_id": "vendor AuthenticAMD, family 25, model 1",
+        "cpu_simd": "sse4_2 avx avx2 fma",
+    }
+    pool = {"user_api": "blas", "internal_api": "openblas", "version": "0.3.30", "num_threads": 1}
+    base = {
+        "cpu_model": "AMD EPYC",
+        **zen3,
+        "threadpool_info": [{**pool, "architecture": "Haswell"}],
+    }
+    head = {
+        "cpu_model": "AMD EPYC",
+        **zen4,
+        "threadpool_info": [{**pool, "architecture": "SkylakeX"}],
+    }
+    diffs = {key: (b, c) for key, b, c in environment_differences(base, head)}
+    assert set(diffs) == {"cpu_id", "cpu_simd", "threadpool_info"}
+    assert diffs["cpu_simd"][1].endswith("avx512f avx512dq avx512vl")
+    assert "Haswell" in diffs["threadpool_info"][0] and "SkylakeX" in diffs["threadpool_info"][1]
+    arm = details(
+        "processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\nFeatures\t: fp asimd\n"
+    )
+    assert arm == {"cpu_id": "implementer 0x41, part 0xd0c", "cpu_simd": "asimd"}
+
+
 # --------------------------------------------------------------------------- bad input
 
 

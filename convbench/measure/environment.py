@@ -62,6 +62,51 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: CPU features that decide which vector code runs (LLVM for numba, OpenBLAS's kernels,
+#: pocketfft): x86 /proc/cpuinfo ``flags``, ARM ``Features``.
+SIMD_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512vl", "avx512_bf16",
+    "amx_tile", "asimd", "sve", "sve2",
+)  # fmt: skip
+
+
+def cpu_details() -> dict[str, str]:
+    """``cpu_id`` (vendor, family and model numbers, or ARM implementer and part) and
+    ``cpu_simd`` (the :data:`SIMD_FLAGS` the CPU has) from ``/proc/cpuinfo``; ``{}`` elsewhere.
+
+    Two machines of one model name ("AMD EPYC" on a cloud VM) can be CPUs of different
+    generations, with different vector units: the times of the same code differ by 2x or more.
+    """
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return {}
+    first: dict[str, str] = {}
+    for line in lines:
+        if not line.strip():
+            if first:
+                break  # the first processor's block is enough
+            continue
+        key, _, value = line.partition(":")
+        first.setdefault(key.strip().lower(), value.strip())
+    ident = [
+        f"{name} {first[key]}"
+        for key, name in (
+            ("vendor_id", "vendor"),
+            ("cpu family", "family"),
+            ("model", "model"),
+            ("cpu implementer", "implementer"),
+            ("cpu part", "part"),
+        )
+        if key in first
+    ]
+    flags = set((first.get("flags") or first.get("features") or "").split())
+    out = {"cpu_simd": " ".join(f for f in SIMD_FLAGS if f in flags)}
+    if ident:
+        out["cpu_id"] = ", ".join(ident)
+    return out
+
+
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -103,6 +148,7 @@ def environment(threads: int) -> dict[str, object]:
         affinity = os.cpu_count() or 0
     return {
         "cpu_model": cpu_model(),
+        **cpu_details(),
         "machine": platform.machine(),
         "platform": platform.platform(),
         "hostname": platform.node(),
