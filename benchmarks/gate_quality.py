@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's convbench, also for the gates it starts
 
 from convbench.comparison import compare_files  # noqa: E402
+from convbench.measure.environment import cpu_details  # noqa: E402
 from convbench.rules import ROUNDS  # noqa: E402
 
 #: Each test method: (its function at commit ``base``, at commit ``slowed``): shift-add called
@@ -177,6 +178,9 @@ def run_gate(
         "exit": done.returncode,
         "wall_s": wall_s,
         "convbench": measured_commit(),
+        # Sessions of this project have run on different CPUs of one model name.
+        "machine": cpu_details(),
+        "finished_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         "cells": cells,
     }
 
