@@ -664,52 +664,39 @@ if numba is not None:
         return shared_off, shared_w, single_off, single_w, starts
 
     @_jit
+    def _block_rows(grids, tables, out, first, stop, n_rows, cols, width):  # pragma: no cover
+        # grid_rows over the output rows [first, stop), n_rows at a time, each row's columns in
+        # blocks of width; the last block of a row overlaps the one before it (its outputs
+        # computed twice, alike).
+        shared_off, shared_w, single_off, single_w, starts = tables
+        wo = out.shape[1]
+        for i in range(first, stop, n_rows):
+            for j0 in range(0, wo, width):
+                j = min(j0, wo - width)
+                grid_rows(
+                    grids, shared_off, shared_w, single_off, single_w, starts, out,
+                    i * cols + j, i, j, n_rows,
+                )  # fmt: skip
+
+    @_jit
     def _from_grids(grids, kernel, sh, sw, ho, wo, rows, cols, chunk):  # pragma: no cover
         weights, offsets = _taps(kernel, sh, sw, rows, cols)
         width = ROW_BLOCK_BYTES // grids.itemsize
         if wo >= width:
-            # Blocks of GRID_ROWS rows x width columns straight into the result; the last
-            # block of a row overlaps the one before it (its outputs computed twice, alike).
+            # Blocks of GRID_ROWS rows x width columns straight into the result.
             out = np.empty((ho, wo), dtype=grids.dtype)
-            s_off, s_w, one_off, one_w, starts = _row_taps(
-                kernel, sh, sw, cols, rows * cols, GRID_ROWS
-            )
+            tables = _row_taps(kernel, sh, sw, cols, rows * cols, GRID_ROWS)
             paired = ho - ho % GRID_ROWS
-            for i in range(0, paired, GRID_ROWS):
-                for j0 in range(0, wo, width):
-                    j = min(j0, wo - width)
-                    grid_rows(
-                        grids,
-                        s_off,
-                        s_w,
-                        one_off,
-                        one_w,
-                        starts,
-                        out,
-                        i * cols + j,
-                        i,
-                        j,
-                        GRID_ROWS,
-                    )
-            one = weights.reshape(weights.shape[0], 1)
-            none_off, none_w = np.empty(0, dtype=np.int64), np.empty(0, dtype=grids.dtype)
-            none_starts = np.zeros(2, dtype=np.int64)
-            for i in range(paired, ho):
-                for j0 in range(0, wo, width):
-                    j = min(j0, wo - width)
-                    grid_rows(
-                        grids,
-                        offsets,
-                        one,
-                        none_off,
-                        none_w,
-                        none_starts,
-                        out,
-                        i * cols + j,
-                        i,
-                        j,
-                        1,
-                    )
+            _block_rows(grids, tables, out, 0, paired, GRID_ROWS, cols, width)
+            # The last row when Ho is odd: every tap its own, shared with no other row.
+            alone = (
+                offsets,
+                weights.reshape(weights.shape[0], 1),
+                np.empty(0, dtype=np.int64),
+                np.empty(0, dtype=grids.dtype),
+                np.zeros(2, dtype=np.int64),
+            )
+            _block_rows(grids, alone, out, paired, ho, 1, cols, width)
             return out
         # Row i of the wide output starts at i * cols; the last row stops at Wo, so no tap
         # reads past the end of its grid.
